@@ -1,0 +1,455 @@
+//! The JSON API: the only code that knows HTTP request shapes (axum).
+
+mod error;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub use error::ApiError;
+pub use openapi::{HOST_ROUTES, RouteDoc};
+
+use crate::app::App;
+use crate::error::Error;
+use crate::identity::{self, Actor, Coop, Principal};
+use crate::{events, plugins};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The whole API, ready to serve or to test with `oneshot`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/me", get(me))
+        .route("/v1/coops", get(list_coops).post(create_coop))
+        .route("/v1/coops/{coop}", get(get_coop))
+        .route(
+            "/v1/coops/{coop}/members",
+            get(list_members).post(add_member),
+        )
+        .route("/v1/coops/{coop}/members/{member}", get(get_member))
+        .route("/v1/coops/{coop}/api-keys", post(create_api_key))
+        .route("/v1/coops/{coop}/api-keys/{key}", delete(revoke_api_key))
+        .route("/v1/coops/{coop}/plugins", get(list_plugins))
+        .route("/v1/coops/{coop}/plugins/{plugin}", get(get_plugin))
+        .route("/v1/coops/{coop}/plugins/{plugin}/config", get(get_config))
+        .route(
+            "/v1/coops/{coop}/plugins/{plugin}/config/{name}",
+            put(set_config),
+        )
+        .route("/v1/coops/{coop}/interfaces", get(list_interfaces))
+        .route("/v1/coops/{coop}/notifications", get(notifications))
+        .route(
+            "/v1/coops/{coop}/call/{package}/{interface}/{function}",
+            post(call),
+        )
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "no such route; see /openapi.json",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+/// The caller's credentials, from `Authorization: Bearer ...`; none means
+/// anonymous.
+pub struct Auth(pub Principal, pub Option<String>);
+
+impl FromRequestParts<Arc<App>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Auth(Principal::Anonymous, None));
+        };
+        let value = value.to_str().map_err(|_| {
+            Error::Unauthenticated("the Authorization header is not valid text".into())
+        })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| {
+                Error::Unauthenticated("use Authorization: Bearer <token or API key>".into())
+            })?
+            .trim();
+        let principal = identity::authenticate(&app.db, &*app.clock, token).await?;
+        Ok(Auth(principal, Some(token.to_string())))
+    }
+}
+
+/// A JSON body whose every failure is a 400 or 413 with a clear message.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<App>> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<App>) -> ApiResult<Self> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    format!("cannot read request body: {e}"),
+                )
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes).map(Body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-json",
+                format!("request body is not the expected JSON: {e}"),
+            )
+        })
+    }
+}
+
+async fn scoped(app: &App, principal: &Principal, slug: &str) -> ApiResult<(Coop, Actor)> {
+    let coop = identity::find_coop(&app.db, slug).await?;
+    let actor = identity::actor_in(&app.db, principal, &coop).await?;
+    Ok((coop, actor))
+}
+
+/// The coop named by the `{coop}` path segment and who is acting in it.
+///
+/// Extracted before the body, so a caller from another coop is refused
+/// (401/403) before anything about the request is looked at.
+pub struct Tenant {
+    /// The coop.
+    pub coop: Coop,
+    /// The caller within it.
+    pub actor: Actor,
+}
+
+impl FromRequestParts<Arc<App>> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
+        let Auth(principal, _) = Auth::from_request_parts(parts, app).await?;
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|e| Error::BadRequest(format!("bad path: {e}")))?;
+        let slug = params
+            .iter()
+            .find(|(k, _)| *k == "coop")
+            .map(|(_, v)| v.to_string())
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("route has no {{coop}} segment")))?;
+        let (coop, actor) = scoped(app, &principal, &slug).await?;
+        Ok(Tenant { coop, actor })
+    }
+}
+
+impl Tenant {
+    /// A member of the coop (any role), a service key, or the host operator.
+    fn member(self) -> ApiResult<(Coop, Actor)> {
+        let a = &self.actor;
+        if a.member_id.is_none() && a.service_key.is_none() && !a.operator {
+            return Err(Error::Unauthenticated(format!(
+                "log in as a member of {}",
+                self.coop.slug
+            ))
+            .into());
+        }
+        Ok((self.coop, self.actor))
+    }
+
+    /// An admin of the coop, or the host operator.
+    fn admin(self) -> ApiResult<(Coop, Actor)> {
+        let (coop, actor) = self.member()?;
+        if !actor.has_role("admin") && !actor.operator {
+            return Err(
+                Error::Forbidden(format!("only admins of {} may do this", coop.slug)).into(),
+            );
+        }
+        Ok((coop, actor))
+    }
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
+    sqlx::query("SELECT 1")
+        .execute(&app.db.pool)
+        .await
+        .map_err(Error::from)?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+async fn openapi_json(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
+    Ok(Json(openapi::document(&app).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(State(app): State<Arc<App>>, Body(b): Body<LoginBody>) -> ApiResult<Json<Value>> {
+    let (token, expires_at) = identity::login(&app.db, &*app.clock, &b.email, &b.password).await?;
+    Ok(Json(json!({"token": token, "expires_at": expires_at})))
+}
+
+async fn logout(State(app): State<Arc<App>>, Auth(p, token): Auth) -> ApiResult<StatusCode> {
+    match (p, token) {
+        (Principal::User { .. }, Some(t)) => {
+            identity::logout(&app.db, &*app.clock, &t).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(
+            Error::Unauthenticated("log in first: there is no session to log out".into()).into(),
+        ),
+    }
+}
+
+async fn me(State(app): State<Arc<App>>, Auth(p, _): Auth) -> ApiResult<Json<Value>> {
+    match p {
+        Principal::User { user_id, .. } => {
+            let info = identity::user_info(&app.db, user_id).await?;
+            let coops = identity::coops_of_user(&app.db, user_id).await?;
+            Ok(Json(json!({"user": info, "coops": coops})))
+        }
+        Principal::Service {
+            coop_id,
+            role,
+            key_id,
+        } => {
+            let coop = identity::list_coops(&app.db)
+                .await?
+                .into_iter()
+                .find(|c| c.id == coop_id);
+            Ok(Json(
+                json!({"service_key": key_id, "role": role, "coops": coop.into_iter().collect::<Vec<_>>()}),
+            ))
+        }
+        Principal::Anonymous => Err(Error::Unauthenticated("log in first".into()).into()),
+    }
+}
+
+async fn list_coops(State(app): State<Arc<App>>, Auth(p, _): Auth) -> ApiResult<Json<Value>> {
+    let coops = match p {
+        Principal::User {
+            is_operator: true, ..
+        } => identity::list_coops(&app.db).await?,
+        Principal::User { user_id, .. } => identity::coops_of_user(&app.db, user_id).await?,
+        Principal::Service { coop_id, .. } => identity::list_coops(&app.db)
+            .await?
+            .into_iter()
+            .filter(|c| c.id == coop_id)
+            .collect(),
+        Principal::Anonymous => return Err(Error::Unauthenticated("log in first".into()).into()),
+    };
+    Ok(Json(json!({"coops": coops})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCoop {
+    slug: String,
+    name: String,
+}
+
+async fn create_coop(
+    State(app): State<Arc<App>>,
+    Auth(p, _): Auth,
+    Body(b): Body<NewCoop>,
+) -> ApiResult<(StatusCode, Json<Coop>)> {
+    match p {
+        Principal::User {
+            is_operator: true, ..
+        } => {}
+        Principal::Anonymous => return Err(Error::Unauthenticated("log in first".into()).into()),
+        _ => return Err(Error::Forbidden("only the host operator may create coops".into()).into()),
+    }
+    let coop = identity::create_coop(&app.db, &*app.clock, &b.slug, &b.name).await?;
+    Ok((StatusCode::CREATED, Json(coop)))
+}
+
+async fn get_coop(t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    Ok(Json(
+        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id}}),
+    ))
+}
+
+async fn list_members(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let members = identity::list_members(&app.db, coop.id).await?;
+    Ok(Json(json!({"members": members})))
+}
+
+async fn get_member(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, member)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let id: i64 = member
+        .parse()
+        .map_err(|_| Error::BadRequest(format!("member id {member:?} is not a number")))?;
+    Ok(Json(
+        json!({"member": identity::get_member(&app.db, coop.id, id).await?}),
+    ))
+}
+
+async fn add_member(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<identity::NewMember>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, _) = t.admin()?;
+    let m = identity::add_member(&app.db, &*app.clock, &coop, b).await?;
+    Ok((StatusCode::CREATED, Json(json!({"member": m}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    role: String,
+}
+
+async fn create_api_key(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<NewKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, _) = t.admin()?;
+    let key = identity::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role).await?;
+    Ok((StatusCode::CREATED, Json(json!({"api_key": key}))))
+}
+
+async fn revoke_api_key(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (coop, _) = t.admin()?;
+    let id: i64 = key
+        .parse()
+        .map_err(|_| Error::BadRequest(format!("API key id {key:?} is not a number")))?;
+    identity::revoke_api_key(&app.db, &*app.clock, &coop, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_plugins(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    Ok(Json(
+        json!({"plugins": plugins::list(&app.db, coop.id).await?}),
+    ))
+}
+
+async fn get_plugin(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let installed = plugins::get(&app.db, coop.id, &name).await?;
+    let loaded = app.plugin(installed.id).await?;
+    Ok(Json(
+        json!({"plugin": installed, "imports": loaded.inspection.imports, "exports": loaded.inspection.exports}),
+    ))
+}
+
+async fn get_config(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let installed = plugins::get(&app.db, coop.id, &name).await?;
+    let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
+    Ok(Json(
+        json!({"config": values, "parameters": installed.manifest.config}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigValue {
+    value: Value,
+}
+
+async fn set_config(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, name, param)): Path<(String, String, String)>,
+    Body(b): Body<ConfigValue>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.admin()?;
+    let installed = plugins::get(&app.db, coop.id, &name).await?;
+    plugins::set_config(
+        &app.db,
+        app.clock.now_ms(),
+        coop.id,
+        &installed.manifest,
+        &param,
+        &b.value,
+    )
+    .await?;
+    let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
+    Ok(Json(json!({"config": values})))
+}
+
+async fn list_interfaces(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let mut out = Vec::new();
+    for installed in plugins::list(&app.db, coop.id).await? {
+        let loaded = app.plugin(installed.id).await?;
+        for e in &loaded.inspection.exports {
+            if installed.interfaces.contains(&e.name) {
+                out.push(json!({"interface": e.name, "version": e.version, "plugin": installed.name, "functions": e.functions}));
+            }
+        }
+    }
+    Ok(Json(json!({"interfaces": out})))
+}
+
+async fn notifications(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let list = match actor.member_id {
+        Some(m) => events::for_member(&app.db, coop.id, m, 100).await?,
+        None => vec![],
+    };
+    Ok(Json(json!({"notifications": list})))
+}
+
+async fn call(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, package, interface, function)): Path<(String, String, String, String)>,
+    Body(args): Body<Value>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = (t.coop, t.actor);
+    let iface = format!("{package}/{interface}");
+    let result = app.call(&coop, actor, &iface, &function, &args).await?;
+    Ok(Json(json!({"result": result})))
+}

@@ -1,0 +1,232 @@
+//! `GET /openapi.json`: the host's routes, plus one route per function of
+//! every installed interface, its schemas generated from the WIT types.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::app::App;
+use crate::error::Result;
+
+/// One documented host route.
+pub struct RouteDoc {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path with `{param}` segments.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub access: &'static str,
+}
+
+/// Every host route. Keep in step with `api::router`: a test checks that
+/// each one answers.
+pub const HOST_ROUTES: &[RouteDoc] = &[
+    RouteDoc {
+        method: "get",
+        path: "/healthz",
+        summary: "Liveness and database check",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/auth/login",
+        summary: "Log in with email and password; returns a bearer token",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/auth/logout",
+        summary: "Revoke the bearer token used",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/me",
+        summary: "The caller's account and coops",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops",
+        summary: "Coops the caller belongs to (all, for the operator)",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops",
+        summary: "Create a coop",
+        access: "host operator",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}",
+        summary: "A coop and the caller's roles in it",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/members",
+        summary: "Members of the coop",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/members",
+        summary: "Add a member",
+        access: "admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/members/{member}",
+        summary: "One member",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/api-keys",
+        summary: "Create a service API key (shown once)",
+        access: "admins",
+    },
+    RouteDoc {
+        method: "delete",
+        path: "/v1/coops/{coop}/api-keys/{key}",
+        summary: "Revoke a service API key",
+        access: "admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/plugins",
+        summary: "Installed plugins",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/plugins/{plugin}",
+        summary: "One plugin: manifest, imports, exports with WIT signatures",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/plugins/{plugin}/config",
+        summary: "A plugin's configuration values and declarations",
+        access: "members",
+    },
+    RouteDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/plugins/{plugin}/config/{name}",
+        summary: "Set a configuration value",
+        access: "admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/interfaces",
+        summary: "Interfaces the coop serves and the plugin bound to each",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/notifications",
+        summary: "The caller's notifications",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/call/{package}/{interface}/{function}",
+        summary: "Call a function of an interface the coop serves (generic form)",
+        access: "per the plugin manifest",
+    },
+];
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}, "detail": {}
+        }}}
+    })
+}
+
+fn path_params(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect()
+}
+
+fn errors() -> Value {
+    json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The OpenAPI 3.1 document for this host and the interfaces installed in
+/// any of its coops.
+pub async fn document(app: &App) -> Result<Value> {
+    let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for r in HOST_ROUTES {
+        let mut op = json!({
+            "summary": r.summary,
+            "description": format!("Access: {}.", r.access),
+            "responses": {"200": {"description": "OK", "content": {"application/json": {}}}, "4XX": errors()},
+        });
+        let params = path_params(r.path);
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if r.method == "post" || r.method == "put" {
+            op["requestBody"] = json!({"content": {"application/json": {"schema": {}}}});
+        }
+        paths
+            .entry(r.path.to_string())
+            .or_default()
+            .insert(r.method.into(), op);
+    }
+    // One concrete route per function of every interface bound anywhere.
+    let rows = sqlx::query("SELECT DISTINCT plugin_id FROM bindings ORDER BY plugin_id")
+        .fetch_all(&app.db.pool)
+        .await?;
+    for row in rows {
+        let plugin = app.plugin(row.get(0)).await?;
+        for e in &plugin.inspection.exports {
+            let Some((package, iface)) = e.name.split_once('/') else {
+                continue;
+            };
+            for f in &e.functions {
+                let path = format!("/v1/coops/{{coop}}/call/{package}/{iface}/{}", f.name);
+                let op = json!({
+                    "summary": format!("{}.{}", e.name, f.name),
+                    "description": format!("`{}`\n\nServed by whichever plugin the coop bound to {}.", f.wit, e.name),
+                    "tags": [e.name],
+                    "parameters": [{"name": "coop", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": f.params_schema}}},
+                    "responses": {
+                        "200": {"description": "The function's result", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["result"], "properties": {"result": f.result_schema}
+                        }}}},
+                        "4XX": errors(), "5XX": errors(),
+                    },
+                });
+                paths.entry(path).or_default().insert("post".into(), op);
+            }
+        }
+    }
+    Ok(json!({
+        "openapi": "3.1.0",
+        "info": {"title": "coophost", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "A shared host for cooperative platforms. Authenticate with `Authorization: Bearer <token or API key>`."},
+        "components": {
+            "schemas": {"Error": error_schema()},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        },
+        "security": [{"bearer": []}, {}],
+        "paths": paths,
+    }))
+}

@@ -1,0 +1,185 @@
+//! The host's services wired together: what the API, the CLI and tests use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rand::RngCore;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::identity::{Actor, Coop};
+use crate::plugins::{self, manifest::ANYONE};
+use crate::runtime::{self, CallError, CallScope, Engine, Limits, Loaded};
+
+/// One host: database, clock, engine, loaded plugins.
+pub struct App {
+    /// The database.
+    pub db: Db,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The wasm engine (shared across apps in tests).
+    pub engine: Arc<Engine>,
+    /// Key for per-plugin member ids, shared by every host on the database.
+    pub secret: Arc<Vec<u8>>,
+    /// Limits applied to every plugin call.
+    pub limits: Limits,
+    loaded: RwLock<HashMap<i64, Arc<Loaded>>>,
+}
+
+impl App {
+    /// A host over `db`.
+    pub async fn new(db: Db, clock: SharedClock, engine: Arc<Engine>) -> Result<Arc<App>> {
+        let secret = host_secret(&db).await?;
+        Ok(Arc::new(App {
+            db,
+            clock,
+            engine,
+            secret: Arc::new(secret),
+            limits: Limits::default(),
+            loaded: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// The loaded plugin for an installation id, loading it from the
+    /// database (and the compile cache) on first use.
+    pub async fn plugin(&self, plugin_id: i64) -> Result<Arc<Loaded>> {
+        if let Some(p) = self
+            .loaded
+            .read()
+            .expect("plugin map poisoned")
+            .get(&plugin_id)
+        {
+            return Ok(p.clone());
+        }
+        let (manifest, sha, bytes) = plugins::load_parts(&self.db, plugin_id).await?;
+        let engine = self.engine.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            Loaded::new(&engine, plugin_id, Arc::new(manifest), &sha, &bytes)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(Error::Internal)?;
+        let loaded = Arc::new(loaded);
+        self.loaded
+            .write()
+            .expect("plugin map poisoned")
+            .insert(plugin_id, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Load every active plugin of every coop (at start-up, to warm caches).
+    pub async fn load_all(&self) -> Result<Vec<Arc<Loaded>>> {
+        let ids: Vec<i64> = sqlx::query("SELECT id FROM plugins WHERE active = 1 ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(self.plugin(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Call `function` of `interface` (unversioned, e.g.
+    /// `coop:examples/shift-board`) as bound in `coop`, as `actor`.
+    ///
+    /// The manifest's access rules are enforced before anything is
+    /// instantiated.
+    pub async fn call(
+        &self,
+        coop: &Coop,
+        actor: Actor,
+        interface: &str,
+        function: &str,
+        args: &Value,
+    ) -> Result<Value, CallFailure> {
+        let plugin_id = plugins::bound_plugin(&self.db, coop.id, interface).await?;
+        let plugin = self.plugin(plugin_id).await?;
+        if !plugin.has_function(interface, function) {
+            return Err(
+                Error::NotFound(format!("{interface} has no function {function:?}")).into(),
+            );
+        }
+        check_access(&plugin, &actor, interface, function)?;
+        let scope = CallScope {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            secret: self.secret.clone(),
+            coop_slug: coop.slug.clone(),
+            plugin: plugin.name.clone(),
+            manifest: plugin.manifest.clone(),
+            actor,
+        };
+        runtime::call(
+            &self.engine,
+            &plugin,
+            scope,
+            interface,
+            function,
+            args,
+            self.limits,
+        )
+        .await
+        .map_err(CallFailure::Call)
+    }
+}
+
+/// A failed call: refused by the host before running, or failed in the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum CallFailure {
+    /// Refused (unknown interface, access denied...).
+    #[error(transparent)]
+    Service(#[from] Error),
+    /// Failed while running.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+/// Enforce the manifest's `[access]` table: unlisted functions are for
+/// admins only; `anyone` opens a function to callers who are not logged in.
+fn check_access(plugin: &Loaded, actor: &Actor, interface: &str, function: &str) -> Result<()> {
+    let short = plugins::short_name(interface);
+    let admins = ["admin".to_string()];
+    let allowed = plugin
+        .manifest
+        .roles_for(short, function)
+        .unwrap_or(&admins);
+    if allowed.iter().any(|r| r == ANYONE) || allowed.iter().any(|r| actor.has_role(r)) {
+        return Ok(());
+    }
+    if actor.member_id.is_none() && actor.service_key.is_none() && !actor.operator {
+        return Err(Error::Unauthenticated(format!(
+            "log in to call {short}.{function}: it is open to {}",
+            allowed.join(", ")
+        )));
+    }
+    let have = if actor.roles.is_empty() {
+        "no role".to_string()
+    } else {
+        format!("role {}", actor.roles.join(", "))
+    };
+    Err(Error::Forbidden(format!(
+        "{short}.{function} is open to {}; you have {have}",
+        allowed.join(", ")
+    )))
+}
+
+/// The host secret, created on first start and shared through the database.
+async fn host_secret(db: &Db) -> Result<Vec<u8>> {
+    let mut fresh = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    sqlx::query("INSERT INTO host_settings (name, value) VALUES ('pseudonym_key', $1) ON CONFLICT (name) DO NOTHING")
+        .bind(hex::encode(fresh))
+        .execute(&db.pool)
+        .await?;
+    let value: String = sqlx::query("SELECT value FROM host_settings WHERE name = 'pseudonym_key'")
+        .fetch_one(&db.pool)
+        .await?
+        .get(0);
+    hex::decode(value).map_err(|e| Error::Internal(anyhow::anyhow!("corrupt host secret: {e}")))
+}

@@ -1,0 +1,446 @@
+//! The `coophost` command: parse, load settings, run.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::clock::{SharedClock, SystemClock};
+use crate::db::{Db, redact};
+use crate::identity;
+use crate::plugins;
+use crate::runtime::Engine;
+
+/// coophost: a shared host for cooperative platforms.
+#[derive(Parser, Debug)]
+#[command(name = "coophost", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where data lives; each can come from a flag, an environment variable or
+/// the config file, in that order of precedence.
+#[derive(Args, Debug, Clone, Default)]
+struct SettingsArgs {
+    /// Config file (TOML with data_dir, listen, database_url).
+    #[arg(long, global = true, env = "COOPHOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: SQLite database and compile cache [default: ./data].
+    #[arg(long, global = true, env = "COOPHOST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://... [default: SQLite in the data dir].
+    #[arg(long, global = true, env = "COOPHOST_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "COOPHOST_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Seed a demo coop with the example plugins from DIR (built by
+        /// scripts/build-components.sh) if it does not exist yet.
+        #[arg(long, value_name = "DIR")]
+        demo: Option<PathBuf>,
+    },
+    /// Inspect and install plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Manage coops.
+    #[command(subcommand)]
+    Coop(CoopCommand),
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Manage host operators (who run the host for several coops).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Show a component's imports (requested capabilities), exports with
+    /// their WIT signatures, and its manifest.
+    Inspect {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Its manifest [default: plugin.toml or FILE with .toml beside it].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Install a component into a coop and bind the interfaces it exports.
+    Install {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// Its manifest [default: plugin.toml or FILE with .toml beside it].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// List a coop's plugins.
+    List {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CoopCommand {
+    /// Create a coop.
+    Create {
+        /// URL slug, e.g. velo-lyon.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List coops.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum MemberCommand {
+    /// Add a member (creating the account if the email is new). Bootstrap a
+    /// coop's first admin with `--role admin`.
+    Add {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// Email (the login).
+        #[arg(long)]
+        email: String,
+        /// Display name [default: the part of the email before @].
+        #[arg(long)]
+        name: Option<String>,
+        /// Password for a new account (prefer the environment variable).
+        #[arg(long, env = "COOPHOST_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Roles, comma separated (admin, member, worker, ...).
+        #[arg(long, value_delimiter = ',', default_value = "member")]
+        role: Vec<String>,
+        /// College, in a multi-stakeholder coop.
+        #[arg(long)]
+        college: Option<String>,
+    },
+    /// List a coop's members.
+    List {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorCommand {
+    /// Create a host operator account (or promote an existing account).
+    Add {
+        /// Email.
+        #[arg(long)]
+        email: String,
+        /// Password for a new account.
+        #[arg(long, env = "COOPHOST_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+}
+
+/// Resolved settings.
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    listen_from_file: Option<SocketAddr>,
+}
+
+impl SettingsArgs {
+    fn resolve(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("failed to read config file {}", p.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("invalid config file {}", p.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = match self.database_url.clone().or(file.database_url) {
+            Some(u) => u,
+            None => format!("sqlite://{}", data_dir.join("coophost.db").display()),
+        };
+        Ok(Settings {
+            data_dir,
+            database_url,
+            listen_from_file: file.listen,
+        })
+    }
+}
+
+/// Open the database and build the app from settings.
+pub async fn open(settings: &Settings) -> anyhow::Result<Arc<App>> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "failed to create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let db = Db::connect(&settings.database_url).await?;
+    let engine = Engine::new(settings.data_dir.join("compile-cache"))?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    Ok(App::new(db, clock, engine).await?)
+}
+
+/// Entry point of the binary.
+pub async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let settings = cli.settings.resolve()?;
+    match cli.command {
+        Command::Serve { listen, demo } => serve(&settings, listen, demo).await,
+        Command::Plugin(PluginCommand::Inspect { file, manifest }) => {
+            inspect(&settings, &file, manifest.as_deref())
+        }
+        Command::Plugin(PluginCommand::Install {
+            file,
+            coop,
+            manifest,
+        }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &coop).await?;
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            let manifest = read_manifest(&file, manifest.as_deref())?;
+            let (p, _) = plugins::install(&app, &coop, &bytes, &manifest).await?;
+            println!(
+                "installed {} {} into {} (sha256 {}), serving {}",
+                p.name,
+                p.version,
+                coop.slug,
+                p.sha256,
+                p.interfaces.join(", ")
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::List { coop }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &coop).await?;
+            for p in plugins::list(&app.db, coop.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    p.name,
+                    p.version,
+                    p.sha256,
+                    p.interfaces.join(",")
+                );
+            }
+            Ok(())
+        }
+        Command::Coop(CoopCommand::Create { slug, name }) => {
+            let app = open(&settings).await?;
+            let c = identity::create_coop(&app.db, &*app.clock, &slug, &name).await?;
+            println!("created coop {} ({})", c.slug, c.name);
+            Ok(())
+        }
+        Command::Coop(CoopCommand::List) => {
+            let app = open(&settings).await?;
+            for c in identity::list_coops(&app.db).await? {
+                println!("{}\t{}", c.slug, c.name);
+            }
+            Ok(())
+        }
+        Command::Member(MemberCommand::Add {
+            coop,
+            email,
+            name,
+            password,
+            role,
+            college,
+        }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &coop).await?;
+            let display_name =
+                name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
+            let m = identity::add_member(
+                &app.db,
+                &*app.clock,
+                &coop,
+                identity::NewMember {
+                    email,
+                    display_name,
+                    password,
+                    roles: role,
+                    college,
+                },
+            )
+            .await?;
+            println!(
+                "added {} to {} as {}",
+                m.email,
+                coop.slug,
+                m.roles.join(",")
+            );
+            Ok(())
+        }
+        Command::Member(MemberCommand::List { coop }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &coop).await?;
+            for m in identity::list_members(&app.db, coop.id).await? {
+                println!("{}\t{}\t{}\t{}", m.id, m.email, m.roles.join(","), m.status);
+            }
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Add { email, password }) => {
+            let app = open(&settings).await?;
+            match password {
+                Some(pw) => {
+                    identity::create_user(&app.db, &*app.clock, &email, "Host operator", &pw, true)
+                        .await?;
+                }
+                None => identity::set_operator(&app.db, &email, true).await?,
+            }
+            println!("{email} is a host operator");
+            Ok(())
+        }
+    }
+}
+
+fn read_manifest(file: &Path, manifest: Option<&Path>) -> anyhow::Result<String> {
+    let candidates: Vec<PathBuf> = match manifest {
+        Some(m) => vec![m.to_path_buf()],
+        None => vec![
+            file.with_extension("toml"),
+            file.with_file_name("plugin.toml"),
+        ],
+    };
+    for c in &candidates {
+        if c.exists() {
+            return std::fs::read_to_string(c)
+                .with_context(|| format!("failed to read {}", c.display()));
+        }
+    }
+    bail!(
+        "no manifest found for {}: looked for {}; pass --manifest",
+        file.display(),
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    )
+}
+
+fn inspect(settings: &Settings, file: &Path, manifest: Option<&Path>) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    let engine = Engine::new(settings.data_dir.join("compile-cache"))?;
+    let inspection = engine.inspect(&bytes).map_err(|e| anyhow::anyhow!(e))?;
+    println!("component: {}", file.display());
+    println!("sha256:    {}", plugins::sha256_hex(&bytes));
+    println!("size:      {} bytes", bytes.len());
+    println!("\nimports (requested capabilities):");
+    for i in &inspection.imports {
+        println!("  {i}");
+    }
+    println!("\nexports:");
+    for e in &inspection.exports {
+        println!("  {}", e.export_name);
+        for f in &e.functions {
+            println!("    {}", f.wit);
+        }
+    }
+    match read_manifest(file, manifest) {
+        Ok(text) => {
+            let m = crate::plugins::manifest::Manifest::parse(&text)?;
+            println!("\nmanifest:");
+            println!(
+                "  {} {} ({}), source {}",
+                m.plugin.name, m.plugin.version, m.plugin.licence, m.plugin.source
+            );
+            for (name, p) in &m.config {
+                println!(
+                    "  config {name}: {:?} = {} — {}",
+                    p.kind, p.default, p.description
+                );
+            }
+            for (f, roles) in &m.access {
+                println!("  access {f}: {}", roles.join(", "));
+            }
+        }
+        Err(e) => println!("\nmanifest: none ({e:#})"),
+    }
+    Ok(())
+}
+
+async fn serve(
+    settings: &Settings,
+    listen: Option<SocketAddr>,
+    demo: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let listen = listen
+        .or(settings.listen_from_file)
+        .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default address"));
+    tracing::info!(data_dir = %settings.data_dir.display(), database = %redact(&settings.database_url), "starting coophost");
+    let app = open(settings).await?;
+    if let Some(dir) = demo {
+        crate::demo::seed(&app, &dir).await?;
+    }
+    let loaded = app.load_all().await?;
+    let hits = loaded
+        .iter()
+        .filter(|p| p.cache == crate::runtime::CacheOutcome::Hit)
+        .count();
+    tracing::info!(
+        plugins = loaded.len(),
+        compile_cache_hits = hits,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plugins loaded"
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    let addr = listener
+        .local_addr()
+        .context("failed to read the listening address")?;
+    println!(
+        "coophost listening on http://{addr} (ready in {} ms)",
+        started.elapsed().as_millis()
+    );
+    axum::serve(listener, crate::api::router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("server failed")
+}

@@ -1,0 +1,131 @@
+//! Events emitted by plugins, written in the emitting call's transaction
+//! (an outbox: an event exists only if its call committed).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// Most events one call may emit.
+pub const MAX_EVENTS_PER_CALL: usize = 100;
+/// Largest event payload, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// An event waiting for its call to commit.
+#[derive(Clone, Debug)]
+pub struct PendingEvent {
+    /// Topic, e.g. `shift.claimed`.
+    pub topic: String,
+    /// JSON payload.
+    pub payload: String,
+    /// The member it is addressed to, if any.
+    pub member_id: Option<i64>,
+}
+
+/// A stored event.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Sequence number within the host.
+    pub id: i64,
+    /// The emitting plugin.
+    pub plugin: String,
+    /// Topic.
+    pub topic: String,
+    /// JSON payload.
+    pub payload: serde_json::Value,
+    /// When it was emitted.
+    pub created_at: i64,
+}
+
+/// Check a topic and payload before buffering.
+pub fn check(topic: &str, payload: &str) -> Result<()> {
+    let topic_ok = (1..=128).contains(&topic.len())
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b));
+    if !topic_ok {
+        return Err(Error::Invalid(format!(
+            "event topic {topic:?} must be 1 to 128 characters of a-z, 0-9, '.', '-', '_' and '/'"
+        )));
+    }
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::Invalid(format!(
+            "event payload is {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            payload.len()
+        )));
+    }
+    serde_json::from_str::<serde_json::Value>(payload)
+        .map_err(|e| Error::Invalid(format!("event payload is not valid JSON: {e}")))?;
+    Ok(())
+}
+
+/// Insert events in an open transaction.
+pub async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    plugin: &str,
+    events: &[PendingEvent],
+    now_ms: i64,
+) -> Result<()> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(coop_id)
+        .bind(plugin)
+        .bind(&e.topic)
+        .bind(&e.payload)
+        .bind(e.member_id)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Events addressed to a member, newest first.
+pub async fn for_member(db: &Db, coop_id: i64, member_id: i64, limit: i64) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT id, plugin, topic, payload, created_at FROM events WHERE coop_id = $1 AND member_id = $2 \
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Event {
+            id: r.get(0),
+            plugin: r.get(1),
+            topic: r.get(2),
+            payload: serde_json::from_str(&r.get::<String, _>(3))
+                .unwrap_or(serde_json::Value::Null),
+            created_at: r.get(4),
+        })
+        .collect())
+}
+
+/// Every event of a coop's plugin (admins and tests), oldest first.
+pub async fn for_plugin(db: &Db, coop_id: i64, plugin: &str) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT id, plugin, topic, payload, created_at FROM events WHERE coop_id = $1 AND plugin = $2 ORDER BY id",
+    )
+    .bind(coop_id)
+    .bind(plugin)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Event {
+            id: r.get(0),
+            plugin: r.get(1),
+            topic: r.get(2),
+            payload: serde_json::from_str(&r.get::<String, _>(3))
+                .unwrap_or(serde_json::Value::Null),
+            created_at: r.get(4),
+        })
+        .collect())
+}

@@ -1,0 +1,16 @@
+//! coophost: a shared host for cooperative platforms.
+//!
+//! Start with `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod identity;
+pub mod plugins;
+pub mod runtime;
+pub mod store;

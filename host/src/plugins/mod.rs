@@ -1,0 +1,315 @@
+//! Installed plugins: components stored in the database, bound per coop to
+//! the interfaces they export, with their manifests and configuration.
+
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::app::App;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::identity::Coop;
+use crate::runtime::{Inspection, Loaded};
+use manifest::Manifest;
+
+/// Largest component accepted, in bytes.
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// An installed plugin as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstalledPlugin {
+    /// Installation id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// Licence.
+    pub licence: String,
+    /// Source URL.
+    pub source: String,
+    /// When installed.
+    pub installed_at: i64,
+    /// Interfaces this coop has bound to it (unversioned names).
+    pub interfaces: Vec<String>,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+/// The SHA-256 of component bytes, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Install a component into a coop: store it, record its hash and version,
+/// and bind every interface it exports. Reinstalling a plugin of the same
+/// name replaces the previous version; an interface already served by a
+/// different plugin is refused.
+pub async fn install(
+    app: &App,
+    coop: &Coop,
+    bytes: &[u8],
+    manifest_text: &str,
+) -> Result<(InstalledPlugin, Inspection)> {
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        return Err(Error::Invalid(format!(
+            "component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
+            bytes.len()
+        )));
+    }
+    let manifest = Arc::new(Manifest::parse(manifest_text)?);
+    let sha = sha256_hex(bytes);
+    let engine = app.engine.clone();
+    let (m2, sha2) = (manifest.clone(), sha.clone());
+    let bytes_owned = bytes.to_vec();
+    // Compiling takes seconds for big components: keep it off the async runtime.
+    let loaded =
+        tokio::task::spawn_blocking(move || Loaded::new(&engine, 0, m2, &sha2, &bytes_owned))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(|e| {
+                Error::Invalid(format!("cannot install {}: {e:#}", manifest.plugin.name))
+            })?;
+    let inspection = loaded.inspection.clone();
+    if inspection.exports.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} exports no interface: a plugin must export at least one",
+            manifest.plugin.name
+        )));
+    }
+    for key in manifest.access.keys() {
+        let (iface, func) = match key.split_once('#') {
+            Some((i, f)) => (Some(i), f),
+            None => (None, key.as_str()),
+        };
+        let found = inspection.exports.iter().any(|e| {
+            iface.is_none_or(|i| short_name(&e.name) == i)
+                && e.functions.iter().any(|f| f.name == func)
+        });
+        if !found {
+            return Err(Error::Invalid(format!(
+                "plugin.toml [access] names {key:?}, which the component does not export"
+            )));
+        }
+    }
+    let name = &manifest.plugin.name;
+    let now = app.clock.now_ms();
+    let mut tx = app.db.pool.begin().await?;
+    for e in &inspection.exports {
+        let bound = sqlx::query(
+            "SELECT p.name FROM bindings b JOIN plugins p ON p.id = b.plugin_id WHERE b.coop_id = $1 AND b.interface = $2",
+        )
+        .bind(coop.id)
+        .bind(&e.name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = bound {
+            let other: String = row.get(0);
+            if &other != name {
+                return Err(Error::Conflict(format!(
+                    "{} is already served by plugin {other} in {}; remove it first",
+                    e.name, coop.slug
+                )));
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO components (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(&sha)
+    .bind(bytes.to_vec())
+    .bind(bytes.len() as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE plugins SET active = 0 WHERE coop_id = $1 AND name = $2")
+        .bind(coop.id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO plugins (coop_id, name, version, sha256, manifest, licence, source, installed_at, active) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) RETURNING id",
+    )
+    .bind(coop.id)
+    .bind(name)
+    .bind(&manifest.plugin.version)
+    .bind(&sha)
+    .bind(manifest_text)
+    .bind(&manifest.plugin.licence)
+    .bind(&manifest.plugin.source)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0);
+    sqlx::query("DELETE FROM bindings WHERE coop_id = $1 AND plugin_id IN (SELECT id FROM plugins WHERE coop_id = $1 AND name = $2)")
+        .bind(coop.id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    for e in &inspection.exports {
+        sqlx::query(
+            "INSERT INTO bindings (coop_id, interface, version, plugin_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(coop.id)
+        .bind(&e.name)
+        .bind(e.version.clone().unwrap_or_default())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(coop = %coop.slug, plugin = %name, version = %manifest.plugin.version, sha256 = %sha, "plugin installed");
+    let installed = get(&app.db, coop.id, name).await?;
+    Ok((installed, inspection))
+}
+
+/// The last segment of an interface name: `coop:examples/shift-board` -> `shift-board`.
+pub fn short_name(interface: &str) -> &str {
+    interface.rsplit('/').next().unwrap_or(interface)
+}
+
+const PLUGIN_COLUMNS: &str = "id, name, version, sha256, licence, source, installed_at, manifest";
+
+async fn from_row(db: &Db, coop_id: i64, row: &sqlx::any::AnyRow) -> Result<InstalledPlugin> {
+    let id: i64 = row.get(0);
+    let manifest: String = row.get(7);
+    let interfaces = sqlx::query(
+        "SELECT interface FROM bindings WHERE coop_id = $1 AND plugin_id = $2 ORDER BY interface",
+    )
+    .bind(coop_id)
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    Ok(InstalledPlugin {
+        id,
+        name: row.get(1),
+        version: row.get(2),
+        sha256: row.get(3),
+        licence: row.get(4),
+        source: row.get(5),
+        installed_at: row.get(6),
+        interfaces,
+        manifest: Manifest::parse(&manifest)?,
+    })
+}
+
+/// The active plugins of a coop.
+pub async fn list(db: &Db, coop_id: i64) -> Result<Vec<InstalledPlugin>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE coop_id = $1 AND active = 1 ORDER BY name"
+    ))
+    .bind(coop_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(from_row(db, coop_id, r).await?);
+    }
+    Ok(out)
+}
+
+/// The active plugin of a coop with this name.
+pub async fn get(db: &Db, coop_id: i64, name: &str) -> Result<InstalledPlugin> {
+    let row = sqlx::query(&format!(
+        "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE coop_id = $1 AND name = $2 AND active = 1"
+    ))
+    .bind(coop_id)
+    .bind(name)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("no plugin {name:?} installed in this coop")))?;
+    from_row(db, coop_id, &row).await
+}
+
+/// The plugin id bound to an interface (unversioned name) in a coop.
+pub async fn bound_plugin(db: &Db, coop_id: i64, interface: &str) -> Result<i64> {
+    sqlx::query("SELECT plugin_id FROM bindings WHERE coop_id = $1 AND interface = $2")
+        .bind(coop_id)
+        .bind(interface)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| r.get(0))
+        .ok_or_else(|| Error::NotFound(format!("this coop has no plugin serving {interface}")))
+}
+
+/// Manifest and component bytes of an installation.
+pub async fn load_parts(db: &Db, plugin_id: i64) -> Result<(Manifest, String, Vec<u8>)> {
+    let row = sqlx::query(
+        "SELECT p.manifest, p.sha256, c.bytes FROM plugins p JOIN components c ON c.sha256 = p.sha256 WHERE p.id = $1",
+    )
+    .bind(plugin_id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("no plugin installation {plugin_id}")))?;
+    Ok((
+        Manifest::parse(&row.get::<String, _>(0))?,
+        row.get(1),
+        row.get(2),
+    ))
+}
+
+/// Current configuration of a plugin in a coop: the manifest defaults
+/// overlaid with the values the coop set.
+pub async fn config_values(
+    db: &Db,
+    coop_id: i64,
+    manifest: &Manifest,
+) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut values = manifest.config_defaults();
+    let rows =
+        sqlx::query("SELECT name, value FROM plugin_config WHERE coop_id = $1 AND plugin = $2")
+            .bind(coop_id)
+            .bind(&manifest.plugin.name)
+            .fetch_all(&db.pool)
+            .await?;
+    for r in rows {
+        let name: String = r.get(0);
+        if values.contains_key(&name)
+            && let Ok(v) = serde_json::from_str(&r.get::<String, _>(1))
+        {
+            values.insert(name, v);
+        }
+    }
+    Ok(values)
+}
+
+/// Set a configuration value, checked against the manifest's declaration.
+pub async fn set_config(
+    db: &Db,
+    now_ms: i64,
+    coop_id: i64,
+    manifest: &Manifest,
+    name: &str,
+    value: &serde_json::Value,
+) -> Result<()> {
+    let param = manifest.config.get(name).ok_or_else(|| {
+        Error::NotFound(format!(
+            "plugin {} declares no config parameter {name:?}",
+            manifest.plugin.name
+        ))
+    })?;
+    param.kind.check(name, value)?;
+    sqlx::query(
+        "INSERT INTO plugin_config (coop_id, plugin, name, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (coop_id, plugin, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(coop_id)
+    .bind(&manifest.plugin.name)
+    .bind(name)
+    .bind(value.to_string())
+    .bind(now_ms)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

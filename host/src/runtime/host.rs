@@ -1,0 +1,446 @@
+//! The thin WIT implementations of `coop:host`: each checks its input, then
+//! calls the service's plain Rust API, scoped to the (coop, plugin, caller)
+//! the host fixed for this call (DESIGN invariant 2).
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::error::Error as ServiceError;
+use crate::events::{self, PendingEvent};
+use crate::identity::{self, Actor};
+use crate::plugins::manifest::Manifest;
+use crate::store::CallTx;
+
+wasmtime::component::bindgen!({
+    world: "coop:host/plugin",
+    path: "../wit/host",
+    imports: { default: async | trappable },
+});
+
+use coop::host::types::Error as WitError;
+use coop::host::{
+    config, events as wit_events, identity as wit_identity, log, membership, store, types,
+};
+
+/// Most log bytes one call may write; past it lines are dropped and one
+/// notice is logged.
+pub const MAX_LOG_BYTES_PER_CALL: usize = 64 * 1024;
+
+/// What the services need to serve one call, fixed by the host.
+#[derive(Clone)]
+pub struct CallScope {
+    /// The database.
+    pub db: Db,
+    /// The host's clock.
+    pub clock: SharedClock,
+    /// Key for per-plugin member ids.
+    pub secret: Arc<Vec<u8>>,
+    /// The coop's slug.
+    pub coop_slug: String,
+    /// The plugin's name (its store namespace).
+    pub plugin: String,
+    /// The plugin's manifest (config declarations).
+    pub manifest: Arc<Manifest>,
+    /// Who is calling.
+    pub actor: Actor,
+}
+
+/// Per-call store state.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) scope: CallScope,
+    pub(super) tx: CallTx,
+    pub(super) events: Vec<PendingEvent>,
+    caller_pseudo: Option<Option<String>>,
+    log_bytes: usize,
+}
+
+impl CallState {
+    /// Fresh state for one call, with an empty, deny-by-default WASI context:
+    /// no arguments, no environment, no preopened directories, stdin empty,
+    /// stdout and stderr discarded, every socket address refused, no name
+    /// lookup.
+    pub fn new(scope: CallScope, memory_limit: usize) -> Self {
+        CallState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(memory_limit)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
+            scope,
+            events: Vec::new(),
+            caller_pseudo: None,
+            log_bytes: 0,
+        }
+    }
+
+    pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+
+    /// The caller's id as this plugin sees it.
+    async fn caller_pseudo(&mut self) -> wasmtime::Result<Option<String>> {
+        if let Some(p) = &self.caller_pseudo {
+            return Ok(p.clone());
+        }
+        let s = self.scope.clone();
+        let p = match (s.actor.member_id, s.actor.service_key) {
+            (Some(m), _) => Some(
+                identity::pseudonym_for_member(&s.db, &s.secret, s.actor.coop_id, &s.plugin, m)
+                    .await
+                    .map_err(wasmtime::Error::new)?,
+            ),
+            (None, Some(k)) => Some(identity::pseudonym_for_service(
+                &s.secret,
+                s.actor.coop_id,
+                &s.plugin,
+                k,
+            )),
+            _ => None,
+        };
+        self.caller_pseudo = Some(p.clone());
+        Ok(p)
+    }
+}
+
+/// Map a member id the plugin gave back to the member.
+async fn resolve_member(s: &CallScope, pseudo: &str) -> wasmtime::Result<Option<i64>> {
+    identity::member_for_pseudonym(&s.db, s.actor.coop_id, &s.plugin, pseudo)
+        .await
+        .map_err(wasmtime::Error::new)
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A service error as the WIT `error` a plugin sees; database failures
+/// become a trap-free `internal` with no detail (details go to the log).
+fn to_wit(e: ServiceError) -> WitError {
+    match e {
+        ServiceError::BadRequest(m) | ServiceError::Invalid(m) => WitError::Invalid(m),
+        ServiceError::Unauthenticated(m) | ServiceError::Forbidden(m) => WitError::AccessDenied(m),
+        ServiceError::NotFound(m) => WitError::NotFound(m),
+        ServiceError::Conflict(m) => WitError::Conflict(m),
+        ServiceError::TooManyRequests { message, .. } => WitError::QuotaExceeded(message),
+        ServiceError::Internal(e) => {
+            tracing::error!(error = %format!("{e:#}"), "host function failed");
+            WitError::Internal("the host failed to complete this operation".into())
+        }
+    }
+}
+
+/// Add WASI (deny-by-default context) and `coop:host` to a linker.
+pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    Plugin::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl types::Host for CallState {}
+
+impl wit_identity::Host for CallState {
+    async fn caller(&mut self) -> wasmtime::Result<wit_identity::CallerInfo> {
+        let member = self.caller_pseudo().await?;
+        let a = &self.scope.actor;
+        let kind = if a.member_id.is_some() {
+            wit_identity::CallerKind::Member
+        } else if a.service_key.is_some() {
+            wit_identity::CallerKind::Service
+        } else if a.operator {
+            wit_identity::CallerKind::Host
+        } else {
+            wit_identity::CallerKind::Anonymous
+        };
+        Ok(wit_identity::CallerInfo {
+            kind,
+            member,
+            roles: a.roles.clone(),
+            college: a.college.clone(),
+        })
+    }
+
+    async fn coop(&mut self) -> wasmtime::Result<String> {
+        Ok(self.scope.coop_slug.clone())
+    }
+}
+
+fn member_status(s: &str) -> membership::MemberStatus {
+    match s {
+        "suspended" => membership::MemberStatus::Suspended,
+        "left" => membership::MemberStatus::Left,
+        _ => membership::MemberStatus::Active,
+    }
+}
+
+impl membership::Host for CallState {
+    async fn get(
+        &mut self,
+        id: String,
+    ) -> wasmtime::Result<Result<Option<membership::Member>, WitError>> {
+        let s = self.scope.clone();
+        let Some(member_id) = resolve_member(&s, &id).await? else {
+            return Ok(Ok(None));
+        };
+        match identity::get_member(&s.db, s.actor.coop_id, member_id).await {
+            Ok(m) => Ok(Ok(Some(membership::Member {
+                id,
+                roles: m.roles,
+                college: m.college,
+                status: member_status(&m.status),
+                joined_at: m.joined_at as u64,
+            }))),
+            Err(ServiceError::NotFound(_)) => Ok(Ok(None)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    async fn list(
+        &mut self,
+        role: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<membership::Member>, WitError>> {
+        let s = self.scope.clone();
+        let members = match identity::list_members(&s.db, s.actor.coop_id).await {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let mut out = Vec::new();
+        for m in members {
+            if role.as_ref().is_some_and(|r| !m.roles.contains(r)) {
+                continue;
+            }
+            let id = match identity::pseudonym_for_member(
+                &s.db,
+                &s.secret,
+                s.actor.coop_id,
+                &s.plugin,
+                m.id,
+            )
+            .await
+            {
+                Ok(id) => id,
+                Err(e) => return Ok(Err(to_wit(e))),
+            };
+            out.push(membership::Member {
+                id,
+                roles: m.roles,
+                college: m.college,
+                status: member_status(&m.status),
+                joined_at: m.joined_at as u64,
+            });
+        }
+        Ok(Ok(out))
+    }
+}
+
+fn entry_to_wit(e: crate::store::Entry) -> store::Entry {
+    store::Entry {
+        key: e.key,
+        value: e.value,
+        version: e.version as u64,
+        member: e.member_pseudo,
+    }
+}
+
+/// Resolve the member tag a plugin gave for a record.
+async fn member_tag(
+    s: &CallScope,
+    member: Option<String>,
+) -> wasmtime::Result<Result<Option<(String, i64)>, WitError>> {
+    let Some(p) = member else { return Ok(Ok(None)) };
+    match resolve_member(s, &p).await? {
+        Some(id) => Ok(Ok(Some((p, id)))),
+        None => Ok(Err(WitError::Invalid(format!(
+            "member {p:?} is not a member id this plugin was given"
+        )))),
+    }
+}
+
+impl CallState {
+    async fn write(
+        &mut self,
+        key: String,
+        value: Option<Vec<u8>>,
+        expected: Option<Option<i64>>,
+        member: Option<String>,
+    ) -> wasmtime::Result<Result<Option<i64>, WitError>> {
+        let scope = self.scope.clone();
+        let tag = match member_tag(&scope, member).await? {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self
+            .tx
+            .put(&scope.db, &key, value, expected, tag)
+            .await
+            .map_err(to_wit))
+    }
+}
+
+fn version_arg(v: Option<u64>) -> Option<i64> {
+    v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+impl store::Host for CallState {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<store::Entry>, WitError>> {
+        let db = self.scope.db.clone();
+        Ok(self
+            .tx
+            .get(&db, &key)
+            .await
+            .map(|e| e.map(entry_to_wit))
+            .map_err(to_wit))
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        member: Option<String>,
+    ) -> wasmtime::Result<Result<u64, WitError>> {
+        Ok(self
+            .write(key, Some(value), None, member)
+            .await?
+            .map(|v| v.unwrap_or(0) as u64))
+    }
+
+    async fn swap(
+        &mut self,
+        key: String,
+        expected: Option<u64>,
+        value: Vec<u8>,
+        member: Option<String>,
+    ) -> wasmtime::Result<Result<u64, WitError>> {
+        Ok(self
+            .write(key, Some(value), Some(version_arg(expected)), member)
+            .await?
+            .map(|v| v.unwrap_or(0) as u64))
+    }
+
+    async fn delete(
+        &mut self,
+        key: String,
+        expected: Option<u64>,
+    ) -> wasmtime::Result<Result<bool, WitError>> {
+        let expected = expected.map(|v| Some(i64::try_from(v).unwrap_or(i64::MAX)));
+        Ok(self
+            .write(key, None, expected, None)
+            .await?
+            .map(|v| v.is_some()))
+    }
+
+    async fn scan(
+        &mut self,
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<store::Entry>, WitError>> {
+        let db = self.scope.db.clone();
+        Ok(self
+            .tx
+            .scan(&db, &prefix, start_after.as_deref(), limit)
+            .await
+            .map(|v| v.into_iter().map(entry_to_wit).collect())
+            .map_err(to_wit))
+    }
+}
+
+impl config::Host for CallState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, WitError>> {
+        let s = self.scope.clone();
+        if !s.manifest.config.contains_key(&name) {
+            return Ok(Ok(None));
+        }
+        match crate::plugins::config_values(&s.db, s.actor.coop_id, &s.manifest).await {
+            Ok(values) => Ok(Ok(values.get(&name).map(|v| v.to_string()))),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, WitError>> {
+        let s = self.scope.clone();
+        match crate::plugins::config_values(&s.db, s.actor.coop_id, &s.manifest).await {
+            Ok(values) => Ok(Ok(values
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect())),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+}
+
+impl wit_events::Host for CallState {
+    async fn emit(
+        &mut self,
+        topic: String,
+        payload: String,
+        to: Option<String>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        if self.events.len() >= events::MAX_EVENTS_PER_CALL {
+            return Ok(Err(WitError::QuotaExceeded(format!(
+                "a call may emit at most {} events",
+                events::MAX_EVENTS_PER_CALL
+            ))));
+        }
+        if let Err(e) = events::check(&topic, &payload) {
+            return Ok(Err(to_wit(e)));
+        }
+        let member_id = match to {
+            None => None,
+            Some(p) => match resolve_member(&self.scope.clone(), &p).await? {
+                Some(id) => Some(id),
+                None => {
+                    return Ok(Err(WitError::Invalid(format!(
+                        "member {p:?} is not a member id this plugin was given"
+                    ))));
+                }
+            },
+        };
+        self.events.push(PendingEvent {
+            topic,
+            payload,
+            member_id,
+        });
+        Ok(Ok(()))
+    }
+}
+
+impl log::Host for CallState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
+            return Ok(());
+        }
+        self.log_bytes += message.len();
+        let (coop, plugin) = (&self.scope.coop_slug, &self.scope.plugin);
+        if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
+            tracing::warn!(coop = %coop, plugin = %plugin, "plugin log volume cap reached; dropping further lines of this call");
+            return Ok(());
+        }
+        match level {
+            log::Level::Trace => tracing::trace!(coop = %coop, plugin = %plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(coop = %coop, plugin = %plugin, "{message}"),
+            log::Level::Info => tracing::info!(coop = %coop, plugin = %plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(coop = %coop, plugin = %plugin, "{message}"),
+            log::Level::Error => tracing::error!(coop = %coop, plugin = %plugin, "{message}"),
+        }
+        Ok(())
+    }
+}

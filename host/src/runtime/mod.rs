@@ -1,0 +1,363 @@
+//! The WebAssembly runtime: the only module that knows wasmtime
+//! (ARCHITECTURE invariant 1).
+//!
+//! One [`Engine`] per process (shared by tests), one [`Loaded`] plugin per
+//! installed plugin with its `InstancePre`, and a fresh instance per call.
+
+mod cache;
+mod host;
+mod inspect;
+pub mod json;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
+use wasmtime::{Config, Store};
+
+pub use cache::CacheOutcome;
+pub use host::{CallScope, CallState, MAX_LOG_BYTES_PER_CALL};
+pub use inspect::{ExportedInterface, FunctionSig, Inspection, split_version, wit_type};
+
+use crate::plugins::manifest::Manifest;
+use crate::store::CommitError;
+
+/// Wall-clock time one call may run, host calls included.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+/// Linear memory one instance may use, all memories together. Python and
+/// JavaScript runtimes need tens of MiB; 256 MiB leaves room for real data.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
+/// How often the epoch advances; a spinning guest yields to the async
+/// runtime at least this often, so it cannot starve other calls.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How many times a call is re-run when its reads went stale before commit.
+pub const MAX_ATTEMPTS: usize = 4;
+
+/// The process-wide engine: wasmtime configuration, the linker with every
+/// host interface, and the compile cache.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<CallState>,
+    cache: cache::CompileCache,
+    /// Components compiled or loaded in this process, by SHA-256, so
+    /// several coops installing the same plugin share one compiled copy.
+    memo: Mutex<HashMap<String, Component>>,
+}
+
+impl Engine {
+    /// An engine whose compiled artifacts are cached in `cache_dir`.
+    pub fn new(cache_dir: PathBuf) -> anyhow::Result<Arc<Engine>> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("failed to create wasmtime engine")?;
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+        let cache = cache::CompileCache::new(cache_dir, &engine)?;
+        let this = Arc::new(Engine {
+            engine,
+            linker,
+            cache,
+            memo: Mutex::new(HashMap::new()),
+        });
+        spawn_epoch_ticker(Arc::downgrade(&this));
+        Ok(this)
+    }
+
+    /// Compile (or load from cache) a component.
+    pub fn component(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<(Component, CacheOutcome)> {
+        if let Some(c) = self.memo.lock().expect("memo poisoned").get(sha256) {
+            return Ok((c.clone(), CacheOutcome::Hit));
+        }
+        let (c, outcome) = self.cache.load(&self.engine, sha256, bytes)?;
+        self.memo
+            .lock()
+            .expect("memo poisoned")
+            .insert(sha256.to_string(), c.clone());
+        Ok((c, outcome))
+    }
+
+    /// Read a component's imports and exports without installing it.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<Inspection, String> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| format!("not a valid component: {:#}", anyhow::Error::from(e)))?;
+        inspect::inspect(&self.engine, &component).map(|(i, _)| i)
+    }
+}
+
+fn spawn_epoch_ticker(engine: Weak<Engine>) {
+    std::thread::Builder::new()
+        .name("coophost-epoch".into())
+        .spawn(move || {
+            while let Some(e) = engine.upgrade() {
+                e.engine.increment_epoch();
+                drop(e);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("failed to spawn epoch thread");
+}
+
+/// An installed plugin ready to instantiate.
+pub struct Loaded {
+    /// Installation id.
+    pub id: i64,
+    /// Plugin name (its store namespace).
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// SHA-256 of the component.
+    pub sha256: String,
+    /// Its manifest.
+    pub manifest: Arc<Manifest>,
+    /// What it imports and exports.
+    pub inspection: Inspection,
+    /// Whether the compiled code came from the cache.
+    pub cache: CacheOutcome,
+    pre: InstancePre<CallState>,
+    funcs: HashMap<(String, String), (ComponentExportIndex, inspect::FuncTypes)>,
+}
+
+impl Loaded {
+    /// Prepare a component for calls: compile or load it, resolve every
+    /// import against the linker, and index its exported functions.
+    pub fn new(
+        engine: &Engine,
+        id: i64,
+        manifest: Arc<Manifest>,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<Loaded> {
+        let (component, cache) = engine.component(sha256, bytes)?;
+        let (inspection, funcs) =
+            inspect::inspect(&engine.engine, &component).map_err(|e| anyhow::anyhow!(e))?;
+        let pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("the component imports something this host does not provide")?;
+        let mut index = HashMap::new();
+        for (iface, fname, types) in funcs {
+            let iface_idx = component
+                .get_export_index(None, &iface)
+                .with_context(|| format!("export {iface} not found"))?;
+            let fidx = component
+                .get_export_index(Some(&iface_idx), &fname)
+                .with_context(|| format!("export {iface}#{fname} not found"))?;
+            let (unversioned, _) = split_version(&iface);
+            index.insert((unversioned, fname), (fidx, types));
+        }
+        Ok(Loaded {
+            id,
+            name: manifest.plugin.name.clone(),
+            version: manifest.plugin.version.clone(),
+            sha256: sha256.to_string(),
+            manifest,
+            inspection,
+            cache,
+            pre,
+            funcs: index,
+        })
+    }
+
+    /// Whether the plugin exports `function` in `interface` (unversioned).
+    pub fn has_function(&self, interface: &str, function: &str) -> bool {
+        self.funcs
+            .contains_key(&(interface.to_string(), function.to_string()))
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The interface has no such function.
+    #[error("{0}")]
+    NoSuchFunction(String),
+    /// The JSON arguments do not fit the function's types.
+    #[error("{0}")]
+    BadArguments(String),
+    /// The plugin returned a top-level `err`; nothing it wrote was kept.
+    #[error("plugin returned an error")]
+    PluginError {
+        /// HTTP status derived from the `coop:host` error case.
+        status: u16,
+        /// The error value as JSON.
+        error: Value,
+        /// The error's message, where it has one.
+        message: String,
+    },
+    /// The plugin trapped (a bug or a limit inside the guest).
+    #[error("the plugin failed: {0}")]
+    Trap(String),
+    /// The call ran past its deadline.
+    #[error("the plugin did not answer within {0:?}")]
+    Deadline(Duration),
+    /// Other calls kept changing what this call read.
+    #[error("the call conflicted with concurrent calls {0} times; retry it")]
+    Conflict(usize),
+    /// The host failed.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The HTTP status for each case of `coop:host/types.error`.
+pub fn status_for_error_case(case: &str) -> Option<u16> {
+    Some(match case {
+        "access-denied" => 403,
+        "not-found" => 404,
+        "conflict" => 409,
+        "invalid" => 422,
+        "quota-exceeded" => 507,
+        "internal" => 500,
+        _ => return None,
+    })
+}
+
+/// Per-call limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Wall-clock deadline.
+    pub deadline: Duration,
+    /// Linear memory cap.
+    pub memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: DEFAULT_DEADLINE,
+            memory: DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+/// Call `interface#function` of a loaded plugin with JSON arguments, in one
+/// database transaction (DESIGN invariant 4): what the call wrote commits
+/// if it returns normally and is dropped if it traps, runs out of time, or
+/// returns a top-level `err`. A call whose reads went stale is re-run.
+pub async fn call(
+    engine: &Engine,
+    plugin: &Loaded,
+    scope: CallScope,
+    interface: &str,
+    function: &str,
+    args: &Value,
+    limits: Limits,
+) -> Result<Value, CallError> {
+    let Some((index, types)) = plugin
+        .funcs
+        .get(&(interface.to_string(), function.to_string()))
+    else {
+        return Err(CallError::NoSuchFunction(format!(
+            "{interface} has no function {function:?} in plugin {}",
+            plugin.name
+        )));
+    };
+    let params = json::params_from_json(&types.params, args)
+        .map_err(|e| CallError::BadArguments(e.to_string()))?;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let started = Instant::now();
+        let mut store = Store::new(&engine.engine, CallState::new(scope.clone(), limits.memory));
+        store.limiter(|s| s.limiter());
+        store.epoch_deadline_async_yield_and_update(1);
+        let mut results = vec![Val::Bool(false); types.results.len()];
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let func = instance
+                .get_func(&mut store, index)
+                .ok_or_else(|| wasmtime::format_err!("exported function vanished"))?;
+            func.call_async(&mut store, &params, &mut results).await?;
+            wasmtime::Result::Ok(())
+        };
+        match tokio::time::timeout(limits.deadline, run).await {
+            Err(_) => return Err(CallError::Deadline(limits.deadline)),
+            Ok(Err(trap)) => {
+                tracing::warn!(plugin = %plugin.name, function, error = %format!("{trap:#}"), "plugin call trapped");
+                return Err(CallError::Trap(trap_message(&trap)));
+            }
+            Ok(Ok(())) => {}
+        }
+        if let Some(Val::Result(Err(payload))) = results.first() {
+            let error = payload
+                .as_deref()
+                .map(json::from_val)
+                .unwrap_or(Value::Null);
+            let (status, message) = match payload.as_deref() {
+                Some(Val::Variant(case, msg)) => (
+                    status_for_error_case(case).unwrap_or(422),
+                    match msg.as_deref() {
+                        Some(Val::String(m)) => m.clone(),
+                        _ => case.clone(),
+                    },
+                ),
+                Some(Val::String(m)) => (422, m.clone()),
+                _ => (422, "the plugin refused the call".to_string()),
+            };
+            return Err(CallError::PluginError {
+                status,
+                error,
+                message,
+            });
+        }
+        let value = json::results_to_json(&results);
+        let state = store.into_data();
+        if state.tx.is_read_only() && state.events.is_empty() {
+            return Ok(value);
+        }
+        let now = scope.clock.now_ms();
+        match state.tx.apply(&scope.db, now).await {
+            Ok(mut ns) => {
+                crate::events::insert(
+                    &mut ns.tx,
+                    scope.actor.coop_id,
+                    &scope.plugin,
+                    &state.events,
+                    now,
+                )
+                .await
+                .map_err(|e| CallError::Internal(e.into()))?;
+                ns.tx
+                    .commit()
+                    .await
+                    .context("failed to commit plugin call")?;
+                tracing::debug!(plugin = %plugin.name, function, attempt, elapsed_us = started.elapsed().as_micros() as u64, "call committed");
+                return Ok(value);
+            }
+            Err(CommitError::Conflict) => {
+                tracing::debug!(plugin = %plugin.name, function, attempt, "stale reads at commit; re-running call");
+                continue;
+            }
+            Err(CommitError::Db(e)) => return Err(CallError::Internal(e.into())),
+        }
+    }
+    Err(CallError::Conflict(MAX_ATTEMPTS))
+}
+
+/// A trap as a message for the caller: the kind of failure, not the guest's
+/// internals.
+fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::UnreachableCodeReached => "the plugin panicked (unreachable)".into(),
+            wasmtime::Trap::StackOverflow => "the plugin overflowed its stack".into(),
+            wasmtime::Trap::MemoryOutOfBounds => "the plugin accessed memory out of bounds".into(),
+            wasmtime::Trap::Interrupt => "the plugin was interrupted".into(),
+            other => format!("the plugin trapped: {other}"),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
+        return "the plugin exceeded its memory limit".into();
+    }
+    "the plugin failed while running".into()
+}

@@ -1,0 +1,434 @@
+//! Plugin key-value data, one namespace per (coop, plugin).
+//!
+//! A plugin call reads through to the database and buffers its writes in a
+//! [`CallTx`] with the versions they were based on. At return the host
+//! applies them in one short transaction that first checks every key read
+//! and every prefix scanned is unchanged (DESIGN invariant 4). On a mismatch
+//! the commit fails with [`CommitError::Conflict`] and the caller re-runs the
+//! call, so a call never commits on stale data and no lock is held while
+//! plugin code runs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Most records one scan returns.
+pub const MAX_SCAN: u32 = 1000;
+
+/// A record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Key.
+    pub key: String,
+    /// Bytes.
+    pub value: Vec<u8>,
+    /// Version: 1 on first write, +1 per change.
+    pub version: i64,
+    /// The member the record concerns, as the plugin sees them.
+    pub member_pseudo: Option<String>,
+}
+
+/// A buffered write: `None` value deletes.
+#[derive(Clone, Debug)]
+struct Write {
+    value: Option<Vec<u8>>,
+    version: i64,
+    member_pseudo: Option<String>,
+    member_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Scan {
+    prefix: String,
+    start_after: Option<String>,
+    limit: i64,
+    seen: Vec<(String, i64)>,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug)]
+pub enum CommitError {
+    /// Something the call read changed meanwhile: re-run the call.
+    Conflict,
+    /// The database failed.
+    Db(Error),
+}
+
+/// The reads and buffered writes of one plugin call.
+#[derive(Debug)]
+pub struct CallTx {
+    coop_id: i64,
+    plugin: String,
+    /// Base version of every key read or written (`None`: absent).
+    reads: HashMap<String, Option<i64>>,
+    scans: Vec<Scan>,
+    writes: BTreeMap<String, Write>,
+}
+
+/// Check a key: 1 to [`MAX_KEY_BYTES`] bytes of UTF-8 without NUL or other
+/// control characters. Keys are names inside the plugin's namespace, never
+/// paths, so `..` or `/` mean nothing special; control characters are
+/// refused so every backend stores the same bytes.
+pub fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(Error::Invalid(format!(
+            "store key must be 1 to {MAX_KEY_BYTES} bytes, got {}",
+            key.len()
+        )));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "store key must not contain NUL or control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The smallest string greater than every string starting with `prefix`, or
+/// `None` when no such bound exists (empty prefix, or all `char::MAX`).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(c) = chars.pop() {
+        let mut next = c as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(n) = char::from_u32(next) {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl CallTx {
+    /// An empty transaction for the namespace.
+    pub fn new(coop_id: i64, plugin: &str) -> Self {
+        CallTx {
+            coop_id,
+            plugin: plugin.to_string(),
+            reads: HashMap::new(),
+            scans: Vec::new(),
+            writes: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the call wrote anything.
+    pub fn is_read_only(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    async fn db_get(&self, db: &Db, key: &str) -> Result<Option<Entry>> {
+        let row = sqlx::query(
+            "SELECT key, value, version, member_pseudo FROM kv WHERE coop_id = $1 AND plugin = $2 AND key = $3",
+        )
+        .bind(self.coop_id)
+        .bind(&self.plugin)
+        .bind(key)
+        .fetch_optional(&db.pool)
+        .await?;
+        Ok(row.map(|r| entry_from_row(&r)))
+    }
+
+    /// The current record at `key`, seen through this call's own writes.
+    pub async fn get(&mut self, db: &Db, key: &str) -> Result<Option<Entry>> {
+        check_key(key)?;
+        if let Some(w) = self.writes.get(key) {
+            return Ok(w.value.as_ref().map(|v| Entry {
+                key: key.to_string(),
+                value: v.clone(),
+                version: w.version,
+                member_pseudo: w.member_pseudo.clone(),
+            }));
+        }
+        let e = self.db_get(db, key).await?;
+        self.reads
+            .entry(key.to_string())
+            .or_insert(e.as_ref().map(|e| e.version));
+        Ok(e)
+    }
+
+    /// Write `key`. With `expected` (`Some(None)`: must be absent), fail with
+    /// a conflict unless the current version matches.
+    pub async fn put(
+        &mut self,
+        db: &Db,
+        key: &str,
+        value: Option<Vec<u8>>,
+        expected: Option<Option<i64>>,
+        member: Option<(String, i64)>,
+    ) -> Result<Option<i64>> {
+        if let Some(v) = &value
+            && v.len() > MAX_VALUE_BYTES
+        {
+            return Err(Error::Invalid(format!(
+                "store value for {key:?} is {} bytes; the limit is {MAX_VALUE_BYTES}",
+                v.len()
+            )));
+        }
+        let current = self.get(db, key).await?;
+        let current_version = current.as_ref().map(|e| e.version);
+        if let Some(expected) = expected
+            && expected != current_version
+        {
+            return Err(Error::Conflict(match (expected, current_version) {
+                (None, Some(v)) => format!("key {key:?} already exists at version {v}"),
+                (Some(e), None) => format!("key {key:?} does not exist (expected version {e})"),
+                (Some(e), Some(v)) => format!("key {key:?} is at version {v}, not {e}"),
+                (None, None) => unreachable!("equal versions are not a conflict"),
+            }));
+        }
+        if value.is_none() && current.is_none() {
+            return Ok(None);
+        }
+        let version = current_version.unwrap_or(0) + 1;
+        let (member_pseudo, member_id) = match member {
+            Some((p, id)) => (Some(p), Some(id)),
+            None => (None, None),
+        };
+        let deleting = value.is_none();
+        self.writes.insert(
+            key.to_string(),
+            Write {
+                value,
+                version,
+                member_pseudo,
+                member_id,
+            },
+        );
+        Ok(if deleting {
+            current_version
+        } else {
+            Some(version)
+        })
+    }
+
+    /// Records under `prefix` after `start_after`, at most `limit`, seen
+    /// through this call's own writes.
+    pub async fn scan(
+        &mut self,
+        db: &Db,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Entry>> {
+        if prefix.len() > MAX_KEY_BYTES || prefix.chars().any(char::is_control) {
+            return Err(Error::Invalid(
+                "scan prefix must be at most 512 bytes without control characters".into(),
+            ));
+        }
+        let limit = limit.clamp(1, MAX_SCAN) as usize;
+        // Fetch enough that deletions buffered in this call cannot starve the page.
+        let pending_here = self.writes.keys().filter(|k| k.starts_with(prefix)).count();
+        let fetch = (limit + pending_here) as i64;
+        let db_rows = self.db_scan(db, prefix, start_after, fetch).await?;
+        self.scans.push(Scan {
+            prefix: prefix.to_string(),
+            start_after: start_after.map(String::from),
+            limit: fetch,
+            seen: db_rows.iter().map(|e| (e.key.clone(), e.version)).collect(),
+        });
+        let mut merged: BTreeMap<String, Option<Entry>> = db_rows
+            .into_iter()
+            .map(|e| (e.key.clone(), Some(e)))
+            .collect();
+        for (k, w) in self.writes.range(prefix.to_string()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if start_after.is_some_and(|s| k.as_str() <= s) {
+                continue;
+            }
+            merged.insert(
+                k.clone(),
+                w.value.as_ref().map(|v| Entry {
+                    key: k.clone(),
+                    value: v.clone(),
+                    version: w.version,
+                    member_pseudo: w.member_pseudo.clone(),
+                }),
+            );
+        }
+        // A buffered key beyond the database page could sort before the
+        // page's end only if the page was full; trimming to `limit` keeps
+        // the result a correct prefix of the merged order.
+        Ok(merged.into_values().flatten().take(limit).collect())
+    }
+
+    async fn db_scan(
+        &self,
+        db: &Db,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Entry>> {
+        self.db_scan_with(&db.pool, prefix, start_after, limit)
+            .await
+    }
+
+    async fn db_scan_with<'e, E>(
+        &self,
+        exec: E,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Entry>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let lower = match start_after {
+            Some(s) if s >= prefix => s.to_string(),
+            _ => prefix.to_string(),
+        };
+        let strict = start_after.is_some_and(|s| s >= prefix);
+        let op = if strict { ">" } else { ">=" };
+        let rows = match prefix_end(prefix) {
+            Some(end) => {
+                sqlx::query(&format!(
+                    "SELECT key, value, version, member_pseudo FROM kv WHERE coop_id = $1 AND plugin = $2 \
+                     AND key {op} $3 AND key < $4 ORDER BY key LIMIT $5"
+                ))
+                .bind(self.coop_id)
+                .bind(&self.plugin)
+                .bind(lower)
+                .bind(end)
+                .bind(limit)
+                .fetch_all(exec)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT key, value, version, member_pseudo FROM kv WHERE coop_id = $1 AND plugin = $2 \
+                     AND key {op} $3 ORDER BY key LIMIT $4"
+                ))
+                .bind(self.coop_id)
+                .bind(&self.plugin)
+                .bind(lower)
+                .bind(limit)
+                .fetch_all(exec)
+                .await?
+            }
+        };
+        Ok(rows.iter().map(entry_from_row).collect())
+    }
+
+    /// Validate the reads and apply the buffered writes in a transaction
+    /// that holds the namespace lock. The caller adds what else the call
+    /// produced (events, ledger postings) to the returned transaction and
+    /// commits it; dropping it rolls everything back.
+    pub async fn apply(self, db: &Db, now_ms: i64) -> Result<crate::db::NamespaceTx, CommitError> {
+        let mut ns = db
+            .begin_namespace(self.coop_id, &self.plugin)
+            .await
+            .map_err(|e| CommitError::Db(e.into()))?;
+        let tx = &mut ns.tx;
+        for (key, base) in &self.reads {
+            let row = sqlx::query(
+                "SELECT version FROM kv WHERE coop_id = $1 AND plugin = $2 AND key = $3",
+            )
+            .bind(self.coop_id)
+            .bind(&self.plugin)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| CommitError::Db(e.into()))?;
+            if row.map(|r| r.get::<i64, _>(0)) != *base {
+                return Err(CommitError::Conflict);
+            }
+        }
+        for scan in &self.scans {
+            let now = self
+                .db_scan_with(
+                    &mut **tx,
+                    &scan.prefix,
+                    scan.start_after.as_deref(),
+                    scan.limit,
+                )
+                .await
+                .map_err(CommitError::Db)?;
+            let now: Vec<(String, i64)> = now.into_iter().map(|e| (e.key, e.version)).collect();
+            if now != scan.seen {
+                return Err(CommitError::Conflict);
+            }
+        }
+        for (key, w) in &self.writes {
+            let q = match &w.value {
+                Some(v) => sqlx::query(
+                    "INSERT INTO kv (coop_id, plugin, key, value, version, member_pseudo, member_id, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (coop_id, plugin, key) DO UPDATE SET \
+                     value = excluded.value, version = excluded.version, member_pseudo = excluded.member_pseudo, \
+                     member_id = excluded.member_id, updated_at = excluded.updated_at",
+                )
+                .bind(self.coop_id)
+                .bind(&self.plugin)
+                .bind(key)
+                .bind(v.clone())
+                .bind(w.version)
+                .bind(w.member_pseudo.clone())
+                .bind(w.member_id)
+                .bind(now_ms),
+                None => sqlx::query("DELETE FROM kv WHERE coop_id = $1 AND plugin = $2 AND key = $3")
+                    .bind(self.coop_id)
+                    .bind(&self.plugin)
+                    .bind(key),
+            };
+            q.execute(&mut **tx)
+                .await
+                .map_err(|e| CommitError::Db(e.into()))?;
+        }
+        Ok(ns)
+    }
+}
+
+fn entry_from_row(r: &sqlx::any::AnyRow) -> Entry {
+    Entry {
+        key: r.get(0),
+        value: r.get(1),
+        version: r.get(2),
+        member_pseudo: r.get(3),
+    }
+}
+
+/// Every record of a plugin namespace, for admins and tests.
+pub async fn dump(db: &Db, coop_id: i64, plugin: &str) -> Result<Vec<Entry>> {
+    let rows = sqlx::query(
+        "SELECT key, value, version, member_pseudo FROM kv WHERE coop_id = $1 AND plugin = $2 ORDER BY key",
+    )
+    .bind(coop_id)
+    .bind(plugin)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.iter().map(entry_from_row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_bounds_the_prefix() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("").as_deref(), None);
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(check_key("shift/1").is_ok());
+        assert!(
+            check_key("../other-plugin/x").is_ok(),
+            "dots are plain characters"
+        );
+        assert!(check_key("").is_err());
+        assert!(check_key("a\0b").is_err());
+        assert!(check_key(&"k".repeat(513)).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! Misbehaving on purpose: every function but `read` writes first, then
+//! fails in its own way. The host must keep none of those writes.
+
+coophost_sdk::generate!({
+    world: "misbehave-plugin",
+    path: "wit",
+});
+
+use coophost_sdk::{Error, store};
+use exports::coop::test_misbehave::misbehave::Guest;
+
+struct Misbehave;
+
+fn write(key: &str) -> Result<u64, Error> {
+    store::set(key, b"ok", None)
+}
+
+impl Guest for Misbehave {
+    fn write_then_ok(key: String) -> Result<u64, Error> {
+        write(&key)
+    }
+
+    fn write_then_trap(key: String) -> Result<u64, Error> {
+        write(&key)?;
+        panic!("misbehaving on purpose after writing {key}");
+    }
+
+    fn write_then_spin(key: String) -> Result<u64, Error> {
+        let v = write(&key)?;
+        let mut x = v;
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+
+    fn write_then_err(key: String) -> Result<u64, Error> {
+        write(&key)?;
+        Err(Error::invalid(format!("refusing after writing {key}")))
+    }
+
+    fn write_then_grow(key: String) -> Result<u64, Error> {
+        let v = write(&key)?;
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(vec![1u8; 16 << 20]);
+            std::hint::black_box(&hoard);
+            if hoard.len() > 1 << 20 {
+                return Ok(v);
+            }
+        }
+    }
+
+    fn read(key: String) -> Result<Option<String>, Error> {
+        Ok(store::get(&key)?.map(|e| String::from_utf8_lossy(&e.value).into_owned()))
+    }
+
+    fn count_then_write(prefix: String, key: String, max: u32) -> Result<u32, Error> {
+        let seen = store::scan(&prefix, None, 1000)?.len() as u32;
+        if seen < max {
+            store::set(&format!("{prefix}{key}"), b"1", None)?;
+        }
+        Ok(seen)
+    }
+
+    fn emit(topic: String, trap: bool) -> Result<(), Error> {
+        coophost_sdk::events::emit(&topic, "{\"n\":1}", None)?;
+        if trap {
+            panic!("trap after emitting");
+        }
+        Ok(())
+    }
+}
+
+export!(Misbehave);

@@ -1,0 +1,9 @@
+//! The one integration-test binary: every test shares one wasmtime engine
+//! and compile cache (see `common`).
+
+mod api;
+mod cli;
+mod common;
+mod kinds;
+mod runtime;
+mod shift_board;
