@@ -5,3 +5,5 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/build-rust-components.sh"
+bash "$ROOT/scripts/build-py-components.sh"
+bash "$ROOT/scripts/build-js-components.sh"

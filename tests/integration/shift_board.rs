@@ -311,3 +311,19 @@ async fn rust_plugin_conforms() {
         races(backend, "shift-board-rs").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_plugin_conforms() {
+    for backend in backends().await {
+        conformance(backend, "shift-board-py").await;
+        races(backend, "shift-board-py").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_plugin_conforms() {
+    for backend in backends().await {
+        conformance(backend, "shift-board-js").await;
+        races(backend, "shift-board-js").await;
+    }
+}
