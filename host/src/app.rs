@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use rand::RngCore;
 use serde_json::Value;
 use sqlx::Row;
+use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -24,8 +25,10 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// Key for per-plugin member ids, shared by every host on the database.
     pub secret: Arc<Vec<u8>>,
-    /// Limits applied to every plugin call.
+    /// Default limits of every plugin call (per-plugin overrides apply on top).
     pub limits: Limits,
+    /// Metrics for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     loaded: RwLock<HashMap<i64, Arc<Loaded>>>,
 }
 
@@ -39,6 +42,7 @@ impl App {
             engine,
             secret: Arc::new(secret),
             limits: Limits::default(),
+            metrics: Default::default(),
             loaded: RwLock::new(HashMap::new()),
         }))
     }
@@ -54,14 +58,26 @@ impl App {
         {
             return Ok(p.clone());
         }
-        let (manifest, sha, bytes) = plugins::load_parts(&self.db, plugin_id).await?;
+        let parts = plugins::load_parts(&self.db, plugin_id).await?;
+        let limits = self.limits.with_overrides(&parts.limits).map_err(|e| {
+            Error::Internal(anyhow::anyhow!(
+                "stored limits of plugin {plugin_id} are invalid: {e}"
+            ))
+        })?;
         let engine = self.engine.clone();
+        let manifest = Arc::new(parts.manifest);
+        let (sha, bytes) = (parts.sha256, parts.bytes);
         let loaded = tokio::task::spawn_blocking(move || {
-            Loaded::new(&engine, plugin_id, Arc::new(manifest), &sha, &bytes)
+            Loaded::new(&engine, plugin_id, manifest, &sha, &bytes)
         })
         .await
         .map_err(|e| Error::Internal(e.into()))?
-        .map_err(Error::Internal)?;
+        .map_err(Error::Internal)?
+        .with_policy(Arc::new(parts.grants), limits);
+        self.metrics.cache(match loaded.cache {
+            runtime::CacheOutcome::Hit => "hit",
+            runtime::CacheOutcome::Miss => "miss",
+        });
         let loaded = Arc::new(loaded);
         self.loaded
             .write()
@@ -83,6 +99,15 @@ impl App {
             out.push(self.plugin(id).await?);
         }
         Ok(out)
+    }
+
+    /// Forget loaded plugins so the next call reloads them (after an
+    /// upgrade or a change of grants or limits).
+    pub fn unload(&self, plugin_id: i64) {
+        self.loaded
+            .write()
+            .expect("plugin map poisoned")
+            .remove(&plugin_id);
     }
 
     /// Call `function` of `interface` (unversioned, e.g.
@@ -114,18 +139,26 @@ impl App {
             plugin: plugin.name.clone(),
             manifest: plugin.manifest.clone(),
             actor,
+            limits: plugin.limits,
+            grants: plugin.grants.clone(),
         };
-        runtime::call(
-            &self.engine,
-            &plugin,
-            scope,
-            interface,
-            function,
-            args,
-            self.limits,
-        )
-        .await
-        .map_err(CallFailure::Call)
+        let span = tracing::info_span!("plugin_call", coop = %coop.slug, plugin = %plugin.name, %interface, %function);
+        let started = std::time::Instant::now();
+        let result = runtime::call(&self.engine, &plugin, scope, interface, function, args)
+            .instrument(span)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.label(),
+        };
+        self.metrics
+            .call(&coop.slug, &plugin.name, outcome, started.elapsed());
+        if let Err(e) = &result
+            && e.is_limit()
+        {
+            self.metrics.limit_hit(&coop.slug, &plugin.name, e.label());
+        }
+        result.map_err(CallFailure::Call)
     }
 }
 

@@ -88,6 +88,14 @@ enum PluginCommand {
         /// Its manifest [default: plugin.toml or FILE with .toml beside it].
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// Grant only these coop:host interfaces (comma separated, e.g.
+        /// store,config) [default: every one the plugin imports].
+        #[arg(long, value_delimiter = ',')]
+        grant: Option<Vec<String>>,
+        /// With --grant: `refuse` the install if the plugin imports more,
+        /// or `stub` the rest so they answer access-denied.
+        #[arg(long, default_value = "refuse", value_parser = ["refuse", "stub"])]
+        ungranted: String,
     },
     /// List a coop's plugins.
     List {
@@ -235,20 +243,38 @@ pub async fn main() -> anyhow::Result<()> {
             file,
             coop,
             manifest,
+            grant,
+            ungranted,
         }) => {
             let app = open(&settings).await?;
             let coop = identity::find_coop(&app.db, &coop).await?;
             let bytes = std::fs::read(&file)
                 .with_context(|| format!("failed to read {}", file.display()))?;
             let manifest = read_manifest(&file, manifest.as_deref())?;
-            let (p, _) = plugins::install(&app, &coop, &bytes, &manifest).await?;
+            let grants = match grant {
+                None => plugins::Grants::All,
+                Some(interfaces) => plugins::Grants::Only {
+                    interfaces,
+                    ungranted: if ungranted == "stub" {
+                        plugins::Ungranted::Stub
+                    } else {
+                        plugins::Ungranted::Refuse
+                    },
+                },
+            };
+            let (p, _) = plugins::install(&app, &coop, &bytes, &manifest, &grants).await?;
             println!(
-                "installed {} {} into {} (sha256 {}), serving {}",
+                "installed {} {} into {} (sha256 {}), serving {}; granted coop:host {}",
                 p.name,
                 p.version,
                 coop.slug,
                 p.sha256,
-                p.interfaces.join(", ")
+                p.interfaces.join(", "),
+                if p.grants.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    p.grants.join(", ")
+                }
             );
             Ok(())
         }

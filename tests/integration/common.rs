@@ -202,9 +202,15 @@ impl TestHost {
     /// Install a built component into a coop.
     pub async fn install(&self, coop: &Coop, name: &str) {
         let (bytes, manifest) = component(name);
-        coophost::plugins::install(&self.app, coop, &bytes, &manifest)
-            .await
-            .unwrap_or_else(|e| panic!("install {name}: {e}"));
+        coophost::plugins::install(
+            &self.app,
+            coop,
+            &bytes,
+            &manifest,
+            &coophost::plugins::Grants::All,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("install {name}: {e}"));
     }
 
     /// Send a request through the router; returns the status and JSON body
@@ -247,12 +253,9 @@ impl TestHost {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "non-JSON response {status}: {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
+            // Non-JSON bodies (metrics) come back as a string.
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, value)
     }

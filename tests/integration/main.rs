@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod common;
+mod hostile;
 mod kinds;
 mod runtime;
 mod shift_board;

@@ -3,7 +3,6 @@
 //! on stale reads; the compile cache survives a restart.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use coophost::runtime::{CacheOutcome, Engine, Limits, Loaded};
@@ -11,13 +10,14 @@ use serde_json::json;
 
 use crate::common::{Backend, TestHost, backends, component};
 
-const IFACE: &str = "coop:test-misbehave/misbehave";
+pub const IFACE: &str = "coop:test-misbehave/misbehave";
 
-async fn host_with_misbehave(backend: Backend) -> (TestHost, String) {
+pub async fn host_with_misbehave(backend: Backend) -> (TestHost, String) {
     let mut host = TestHost::new(backend).await;
     Arc::get_mut(&mut host.app).expect("fresh app").limits = Limits {
-        deadline: Duration::from_millis(700),
-        memory: 64 << 20,
+        deadline_ms: 700,
+        memory_bytes: 64 << 20,
+        ..Limits::default()
     };
     let coop = host.coop("tx").await;
     host.install(&coop, "test-misbehave").await;
@@ -42,7 +42,11 @@ async fn failed_calls_leave_nothing_behind() {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
             ),
-            ("write-then-grow", StatusCode::BAD_GATEWAY, "plugin-trapped"),
+            (
+                "write-then-grow",
+                StatusCode::INSUFFICIENT_STORAGE,
+                "memory-limit",
+            ),
         ];
         for (func, status, code) in cases {
             let key = format!("k-{func}");

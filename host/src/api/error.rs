@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::app::CallFailure;
 use crate::error::Error;
-use crate::runtime::CallError;
+use crate::runtime::{CallError, LimitHit};
 
 /// An error answered as JSON: `{"error": {"code": .., "message": ..}}`.
 #[derive(Debug)]
@@ -100,6 +100,21 @@ impl From<CallError> for ApiError {
                 }
             }
             CallError::Trap(_) => ApiError::new(StatusCode::BAD_GATEWAY, "plugin-trapped", msg),
+            CallError::Limit(hit) => {
+                let code = match hit {
+                    LimitHit::Memory => "memory-limit",
+                    LimitHit::HostCalls => "host-call-limit",
+                    LimitHit::LogVolume => "log-limit",
+                };
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, msg)
+            }
+            CallError::ResultTooLarge { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "result-too-large", msg)
+            }
+            CallError::StoreQuota(_) => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "store-quota", msg)
+            }
+            CallError::NotGranted(_) => ApiError::new(StatusCode::FORBIDDEN, "access-denied", msg),
             CallError::Deadline(_) => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "deadline-exceeded", msg)
             }

@@ -33,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/logout", post(logout))
         .route("/v1/me", get(me))
@@ -48,6 +49,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/coops/{coop}/plugins", get(list_plugins))
         .route("/v1/coops/{coop}/plugins/{plugin}", get(get_plugin))
         .route("/v1/coops/{coop}/plugins/{plugin}/config", get(get_config))
+        .route(
+            "/v1/coops/{coop}/plugins/{plugin}/limits",
+            get(get_limits).put(set_limits),
+        )
         .route(
             "/v1/coops/{coop}/plugins/{plugin}/config/{name}",
             put(set_config),
@@ -199,6 +204,41 @@ async fn healthz(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
         .await
         .map_err(Error::from)?;
     Ok(Json(json!({"status": "ok"})))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> ([(header::HeaderName, &'static str); 1], String) {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+}
+
+async fn get_limits(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let installed = plugins::get(&app.db, coop.id, &name).await?;
+    let loaded = app.plugin(installed.id).await?;
+    Ok(Json(
+        json!({"limits": loaded.limits, "overrides": installed.limits}),
+    ))
+}
+
+async fn set_limits(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, name)): Path<(String, String)>,
+    Body(overrides): Body<Value>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.admin()?;
+    let id = plugins::set_limits(&app.db, coop.id, &name, &overrides).await?;
+    app.unload(id);
+    let loaded = app.plugin(id).await?;
+    Ok(Json(
+        json!({"limits": loaded.limits, "overrides": overrides}),
+    ))
 }
 
 async fn openapi_json(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
@@ -374,9 +414,13 @@ async fn get_plugin(
     let (coop, _) = t.member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
-    Ok(Json(
-        json!({"plugin": installed, "imports": loaded.inspection.imports, "exports": loaded.inspection.exports}),
-    ))
+    let requested = plugins::requested_capabilities(&loaded.inspection.imports);
+    Ok(Json(json!({
+        "plugin": installed,
+        "imports": loaded.inspection.imports,
+        "capabilities": {"requested": requested, "granted": loaded.grants.as_slice()},
+        "exports": loaded.inspection.exports,
+    })))
 }
 
 async fn get_config(

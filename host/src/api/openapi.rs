@@ -37,6 +37,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         access: "anyone",
     },
     RouteDoc {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics: calls, durations, limit hits, compile cache",
+        access: "anyone",
+    },
+    RouteDoc {
         method: "post",
         path: "/v1/auth/login",
         summary: "Log in with email and password; returns a bearer token",
@@ -124,6 +130,18 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         method: "put",
         path: "/v1/coops/{coop}/plugins/{plugin}/config/{name}",
         summary: "Set a configuration value",
+        access: "admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/plugins/{plugin}/limits",
+        summary: "A plugin's effective limits and the coop's overrides",
+        access: "members",
+    },
+    RouteDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/plugins/{plugin}/limits",
+        summary: "Override a plugin's limits (a JSON object of limit names to positive integers)",
         access: "admins",
     },
     RouteDoc {

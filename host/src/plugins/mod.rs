@@ -41,6 +41,91 @@ pub struct InstalledPlugin {
     pub interfaces: Vec<String>,
     /// Its manifest.
     pub manifest: Manifest,
+    /// `coop:host` interfaces the coop granted it.
+    pub grants: Vec<String>,
+    /// Limit overrides for this plugin in this coop.
+    pub limits: serde_json::Value,
+}
+
+/// What a coop grants a plugin at install.
+#[derive(Clone, Debug, Default)]
+pub enum Grants {
+    /// Every `coop:host` interface the component imports.
+    #[default]
+    All,
+    /// Only these interfaces (short names: `store`, `config`, ...).
+    Only {
+        /// The granted interfaces.
+        interfaces: Vec<String>,
+        /// What to do with an import that is not granted.
+        ungranted: Ungranted,
+    },
+}
+
+/// What happens to an import the coop did not grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ungranted {
+    /// Refuse the install, listing what is missing.
+    Refuse,
+    /// Install; the ungranted functions answer `access-denied`.
+    Stub,
+}
+
+/// The `coop:host` interfaces a component imports (short names, without
+/// `types`, which needs no grant).
+pub fn requested_capabilities(imports: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = imports
+        .iter()
+        .filter_map(|i| i.strip_prefix("coop:host/"))
+        .map(|i| i.split('@').next().unwrap_or(i).to_string())
+        .filter(|i| i != "types")
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Decide the grants for an install, or refuse it.
+pub fn decide_grants(requested: &[String], grants: &Grants) -> Result<Vec<String>> {
+    match grants {
+        Grants::All => Ok(requested.to_vec()),
+        Grants::Only {
+            interfaces,
+            ungranted,
+        } => {
+            for g in interfaces {
+                if !crate::runtime::GRANTABLE.contains(&g.as_str()) {
+                    return Err(Error::Invalid(format!(
+                        "cannot grant {g:?}: grantable interfaces are {}",
+                        crate::runtime::GRANTABLE.join(", ")
+                    )));
+                }
+            }
+            let missing: Vec<&str> = requested
+                .iter()
+                .filter(|r| !interfaces.contains(r))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() && *ungranted == Ungranted::Refuse {
+                return Err(Error::Invalid(format!(
+                    "the plugin imports coop:host interfaces the coop did not grant: {}; grant them or install with ungranted imports stubbed",
+                    missing.join(", ")
+                )));
+            }
+            Ok(requested
+                .iter()
+                .filter(|r| interfaces.contains(r))
+                .cloned()
+                .collect())
+        }
+    }
+}
+
+fn split_grants(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|g| !g.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// The SHA-256 of component bytes, hex.
@@ -57,6 +142,7 @@ pub async fn install(
     coop: &Coop,
     bytes: &[u8],
     manifest_text: &str,
+    grants: &Grants,
 ) -> Result<(InstalledPlugin, Inspection)> {
     if bytes.len() > MAX_COMPONENT_BYTES {
         return Err(Error::Invalid(format!(
@@ -78,6 +164,7 @@ pub async fn install(
                 Error::Invalid(format!("cannot install {}: {e:#}", manifest.plugin.name))
             })?;
     let inspection = loaded.inspection.clone();
+    let granted = decide_grants(&requested_capabilities(&inspection.imports), grants)?;
     if inspection.exports.is_empty() {
         return Err(Error::Invalid(format!(
             "{} exports no interface: a plugin must export at least one",
@@ -135,8 +222,8 @@ pub async fn install(
         .execute(&mut *tx)
         .await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO plugins (coop_id, name, version, sha256, manifest, licence, source, installed_at, active) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) RETURNING id",
+        "INSERT INTO plugins (coop_id, name, version, sha256, manifest, licence, source, installed_at, active, grants) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9) RETURNING id",
     )
     .bind(coop.id)
     .bind(name)
@@ -146,6 +233,7 @@ pub async fn install(
     .bind(&manifest.plugin.licence)
     .bind(&manifest.plugin.source)
     .bind(now)
+    .bind(granted.join(","))
     .fetch_one(&mut *tx)
     .await?
     .get(0);
@@ -176,7 +264,8 @@ pub fn short_name(interface: &str) -> &str {
     interface.rsplit('/').next().unwrap_or(interface)
 }
 
-const PLUGIN_COLUMNS: &str = "id, name, version, sha256, licence, source, installed_at, manifest";
+const PLUGIN_COLUMNS: &str =
+    "id, name, version, sha256, licence, source, installed_at, manifest, grants, limits";
 
 async fn from_row(db: &Db, coop_id: i64, row: &sqlx::any::AnyRow) -> Result<InstalledPlugin> {
     let id: i64 = row.get(0);
@@ -201,6 +290,8 @@ async fn from_row(db: &Db, coop_id: i64, row: &sqlx::any::AnyRow) -> Result<Inst
         installed_at: row.get(6),
         interfaces,
         manifest: Manifest::parse(&manifest)?,
+        grants: split_grants(&row.get::<String, _>(8)),
+        limits: serde_json::from_str(&row.get::<String, _>(9)).unwrap_or(serde_json::json!({})),
     })
 }
 
@@ -243,20 +334,58 @@ pub async fn bound_plugin(db: &Db, coop_id: i64, interface: &str) -> Result<i64>
         .ok_or_else(|| Error::NotFound(format!("this coop has no plugin serving {interface}")))
 }
 
-/// Manifest and component bytes of an installation.
-pub async fn load_parts(db: &Db, plugin_id: i64) -> Result<(Manifest, String, Vec<u8>)> {
+/// What is needed to load an installation.
+pub struct Parts {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Component hash.
+    pub sha256: String,
+    /// Component bytes.
+    pub bytes: Vec<u8>,
+    /// Granted interfaces.
+    pub grants: Vec<String>,
+    /// Limit overrides.
+    pub limits: serde_json::Value,
+}
+
+/// Manifest, component bytes, grants and limits of an installation.
+pub async fn load_parts(db: &Db, plugin_id: i64) -> Result<Parts> {
     let row = sqlx::query(
-        "SELECT p.manifest, p.sha256, c.bytes FROM plugins p JOIN components c ON c.sha256 = p.sha256 WHERE p.id = $1",
+        "SELECT p.manifest, p.sha256, c.bytes, p.grants, p.limits FROM plugins p \
+         JOIN components c ON c.sha256 = p.sha256 WHERE p.id = $1",
     )
     .bind(plugin_id)
     .fetch_optional(&db.pool)
     .await?
     .ok_or_else(|| Error::NotFound(format!("no plugin installation {plugin_id}")))?;
-    Ok((
-        Manifest::parse(&row.get::<String, _>(0))?,
-        row.get(1),
-        row.get(2),
-    ))
+    Ok(Parts {
+        manifest: Manifest::parse(&row.get::<String, _>(0))?,
+        sha256: row.get(1),
+        bytes: row.get(2),
+        grants: split_grants(&row.get::<String, _>(3)),
+        limits: serde_json::from_str(&row.get::<String, _>(4)).unwrap_or(serde_json::json!({})),
+    })
+}
+
+/// Set limit overrides for a plugin in a coop (a JSON object of limit
+/// names to positive integers; `{}` restores the defaults).
+pub async fn set_limits(
+    db: &Db,
+    coop_id: i64,
+    name: &str,
+    overrides: &serde_json::Value,
+) -> Result<i64> {
+    crate::runtime::Limits::default()
+        .with_overrides(overrides)
+        .map_err(Error::Invalid)?;
+    let row = sqlx::query("UPDATE plugins SET limits = $1 WHERE coop_id = $2 AND name = $3 AND active = 1 RETURNING id")
+        .bind(overrides.to_string())
+        .bind(coop_id)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no plugin {name:?} installed in this coop")))?;
+    Ok(row.get(0))
 }
 
 /// Current configuration of a plugin in a coop: the manifest defaults

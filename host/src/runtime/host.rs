@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::clock::SharedClock;
@@ -27,9 +27,16 @@ use coop::host::{
     config, events as wit_events, identity as wit_identity, log, membership, store, types,
 };
 
-/// Most log bytes one call may write; past it lines are dropped and one
-/// notice is logged.
-pub const MAX_LOG_BYTES_PER_CALL: usize = 64 * 1024;
+use super::limits::{LimitHit, Limits, MemoryLimiter};
+
+/// The `coop:host` interfaces a coop can grant; `types` needs no grant.
+pub const GRANTABLE: &[&str] = &["identity", "membership", "store", "config", "events", "log"];
+
+/// A host function of an interface the coop did not grant was called, in
+/// a function with no error channel: the call fails with 403.
+#[derive(Debug, thiserror::Error)]
+#[error("the coop did not grant this plugin coop:host/{0}")]
+pub struct CapabilityDenied(pub &'static str);
 
 /// What the services need to serve one call, fixed by the host.
 #[derive(Clone)]
@@ -48,18 +55,23 @@ pub struct CallScope {
     pub manifest: Arc<Manifest>,
     /// Who is calling.
     pub actor: Actor,
+    /// Limits of this call.
+    pub limits: Limits,
+    /// The `coop:host` interfaces the coop granted (short names).
+    pub grants: Arc<Vec<String>>,
 }
 
 /// Per-call store state.
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) memory: MemoryLimiter,
     pub(super) scope: CallScope,
     pub(super) tx: CallTx,
     pub(super) events: Vec<PendingEvent>,
     caller_pseudo: Option<Option<String>>,
-    log_bytes: usize,
+    log_bytes: u64,
+    host_calls: u64,
 }
 
 impl CallState {
@@ -67,25 +79,46 @@ impl CallState {
     /// no arguments, no environment, no preopened directories, stdin empty,
     /// stdout and stderr discarded, every socket address refused, no name
     /// lookup.
-    pub fn new(scope: CallScope, memory_limit: usize) -> Self {
+    pub fn new(scope: CallScope) -> Self {
         CallState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory: MemoryLimiter::new(scope.limits.memory_bytes),
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
             scope,
             events: Vec::new(),
             caller_pseudo: None,
             log_bytes: 0,
+            host_calls: 0,
         }
     }
 
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
-        &mut self.limits
+        &mut self.memory
+    }
+
+    /// Count a host call against the limit (a trap past it) and check the
+    /// coop granted `iface` (`access-denied` if not), before any I/O.
+    fn gate(&mut self, iface: &'static str) -> wasmtime::Result<Result<(), WitError>> {
+        self.host_calls += 1;
+        if self.host_calls > self.scope.limits.host_calls {
+            return Err(wasmtime::Error::new(LimitHit::HostCalls));
+        }
+        if !self.scope.grants.iter().any(|g| g == iface) {
+            return Ok(Err(WitError::AccessDenied(format!(
+                "the coop did not grant this plugin coop:host/{iface}"
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
+    /// [`Self::gate`] for functions without an error channel: an ungranted
+    /// interface fails the whole call.
+    fn gate_or_trap(&mut self, iface: &'static str) -> wasmtime::Result<()> {
+        match self.gate(iface)? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(wasmtime::Error::new(CapabilityDenied(iface))),
+        }
     }
 
     /// The caller's id as this plugin sees it.
@@ -156,6 +189,7 @@ impl types::Host for CallState {}
 
 impl wit_identity::Host for CallState {
     async fn caller(&mut self) -> wasmtime::Result<wit_identity::CallerInfo> {
+        self.gate_or_trap("identity")?;
         let member = self.caller_pseudo().await?;
         let a = &self.scope.actor;
         let kind = if a.member_id.is_some() {
@@ -176,6 +210,7 @@ impl wit_identity::Host for CallState {
     }
 
     async fn coop(&mut self) -> wasmtime::Result<String> {
+        self.gate_or_trap("identity")?;
         Ok(self.scope.coop_slug.clone())
     }
 }
@@ -193,6 +228,9 @@ impl membership::Host for CallState {
         &mut self,
         id: String,
     ) -> wasmtime::Result<Result<Option<membership::Member>, WitError>> {
+        if let Err(e) = self.gate("membership")? {
+            return Ok(Err(e));
+        }
         let s = self.scope.clone();
         let Some(member_id) = resolve_member(&s, &id).await? else {
             return Ok(Ok(None));
@@ -214,6 +252,9 @@ impl membership::Host for CallState {
         &mut self,
         role: Option<String>,
     ) -> wasmtime::Result<Result<Vec<membership::Member>, WitError>> {
+        if let Err(e) = self.gate("membership")? {
+            return Ok(Err(e));
+        }
         let s = self.scope.clone();
         let members = match identity::list_members(&s.db, s.actor.coop_id).await {
             Ok(m) => m,
@@ -301,6 +342,9 @@ impl store::Host for CallState {
         &mut self,
         key: String,
     ) -> wasmtime::Result<Result<Option<store::Entry>, WitError>> {
+        if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
         let db = self.scope.db.clone();
         Ok(self
             .tx
@@ -316,6 +360,9 @@ impl store::Host for CallState {
         value: Vec<u8>,
         member: Option<String>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
+        if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
         Ok(self
             .write(key, Some(value), None, member)
             .await?
@@ -329,6 +376,9 @@ impl store::Host for CallState {
         value: Vec<u8>,
         member: Option<String>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
+        if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
         Ok(self
             .write(key, Some(value), Some(version_arg(expected)), member)
             .await?
@@ -340,6 +390,9 @@ impl store::Host for CallState {
         key: String,
         expected: Option<u64>,
     ) -> wasmtime::Result<Result<bool, WitError>> {
+        if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
         let expected = expected.map(|v| Some(i64::try_from(v).unwrap_or(i64::MAX)));
         Ok(self
             .write(key, None, expected, None)
@@ -353,6 +406,9 @@ impl store::Host for CallState {
         start_after: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<store::Entry>, WitError>> {
+        if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
         let db = self.scope.db.clone();
         Ok(self
             .tx
@@ -365,6 +421,9 @@ impl store::Host for CallState {
 
 impl config::Host for CallState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, WitError>> {
+        if let Err(e) = self.gate("config")? {
+            return Ok(Err(e));
+        }
         let s = self.scope.clone();
         if !s.manifest.config.contains_key(&name) {
             return Ok(Ok(None));
@@ -376,6 +435,9 @@ impl config::Host for CallState {
     }
 
     async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, WitError>> {
+        if let Err(e) = self.gate("config")? {
+            return Ok(Err(e));
+        }
         let s = self.scope.clone();
         match crate::plugins::config_values(&s.db, s.actor.coop_id, &s.manifest).await {
             Ok(values) => Ok(Ok(values
@@ -394,6 +456,9 @@ impl wit_events::Host for CallState {
         payload: String,
         to: Option<String>,
     ) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.gate("events")? {
+            return Ok(Err(e));
+        }
         if self.events.len() >= events::MAX_EVENTS_PER_CALL {
             return Ok(Err(WitError::QuotaExceeded(format!(
                 "a call may emit at most {} events",
@@ -425,15 +490,12 @@ impl wit_events::Host for CallState {
 
 impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
-            return Ok(());
+        self.gate_or_trap("log")?;
+        self.log_bytes += message.len() as u64;
+        if self.log_bytes > self.scope.limits.log_bytes {
+            return Err(wasmtime::Error::new(LimitHit::LogVolume));
         }
-        self.log_bytes += message.len();
         let (coop, plugin) = (&self.scope.coop_slug, &self.scope.plugin);
-        if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
-            tracing::warn!(coop = %coop, plugin = %plugin, "plugin log volume cap reached; dropping further lines of this call");
-            return Ok(());
-        }
         match level {
             log::Level::Trace => tracing::trace!(coop = %coop, plugin = %plugin, "{message}"),
             log::Level::Debug => tracing::debug!(coop = %coop, plugin = %plugin, "{message}"),

@@ -8,11 +8,12 @@ mod cache;
 mod host;
 mod inspect;
 pub mod json;
+pub mod limits;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -20,17 +21,13 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, 
 use wasmtime::{Config, Store};
 
 pub use cache::CacheOutcome;
-pub use host::{CallScope, CallState, MAX_LOG_BYTES_PER_CALL};
+pub use host::{CallScope, CallState, GRANTABLE};
 pub use inspect::{ExportedInterface, FunctionSig, Inspection, split_version, wit_type};
+pub use limits::{LimitHit, Limits};
 
 use crate::plugins::manifest::Manifest;
-use crate::store::CommitError;
+use crate::store::{CommitError, Quota};
 
-/// Wall-clock time one call may run, host calls included.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
-/// Linear memory one instance may use, all memories together. Python and
-/// JavaScript runtimes need tens of MiB; 256 MiB leaves room for real data.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 /// How often the epoch advances; a spinning guest yields to the async
 /// runtime at least this often, so it cannot starve other calls.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -124,6 +121,10 @@ pub struct Loaded {
     pub inspection: Inspection,
     /// Whether the compiled code came from the cache.
     pub cache: CacheOutcome,
+    /// `coop:host` interfaces the coop granted.
+    pub grants: Arc<Vec<String>>,
+    /// Limits of calls to this plugin.
+    pub limits: Limits,
     pre: InstancePre<CallState>,
     funcs: HashMap<(String, String), (ComponentExportIndex, inspect::FuncTypes)>,
 }
@@ -165,9 +166,23 @@ impl Loaded {
             manifest,
             inspection,
             cache,
+            grants: Arc::new(
+                crate::runtime::GRANTABLE
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect(),
+            ),
+            limits: Limits::default(),
             pre,
             funcs: index,
         })
+    }
+
+    /// This plugin with the coop's grants and limits.
+    pub fn with_policy(mut self, grants: Arc<Vec<String>>, limits: Limits) -> Self {
+        self.grants = grants;
+        self.limits = limits;
+        self
     }
 
     /// Whether the plugin exports `function` in `interface` (unversioned).
@@ -196,18 +211,65 @@ pub enum CallError {
         /// The error's message, where it has one.
         message: String,
     },
-    /// The plugin trapped (a bug or a limit inside the guest).
+    /// The plugin trapped (a bug inside the guest).
     #[error("the plugin failed: {0}")]
     Trap(String),
     /// The call ran past its deadline.
     #[error("the plugin did not answer within {0:?}")]
     Deadline(Duration),
+    /// The call hit a resource limit.
+    #[error("{0}")]
+    Limit(LimitHit),
+    /// The result was larger than the limit.
+    #[error("the plugin's result is {size} bytes; the limit is {limit}")]
+    ResultTooLarge {
+        /// Size of the result as JSON.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Committing would exceed the plugin's store quota.
+    #[error("{0}")]
+    StoreQuota(String),
+    /// The plugin used a host interface the coop did not grant, in a
+    /// function with no error channel.
+    #[error("{0}")]
+    NotGranted(String),
     /// Other calls kept changing what this call read.
     #[error("the call conflicted with concurrent calls {0} times; retry it")]
     Conflict(usize),
     /// The host failed.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl CallError {
+    /// A short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallError::NoSuchFunction(_) | CallError::BadArguments(_) => "refused",
+            CallError::PluginError { .. } => "plugin_error",
+            CallError::Trap(_) => "trap",
+            CallError::Deadline(_) => "deadline",
+            CallError::Limit(l) => l.label(),
+            CallError::ResultTooLarge { .. } => "result_size",
+            CallError::StoreQuota(_) => "store_quota",
+            CallError::NotGranted(_) => "not_granted",
+            CallError::Conflict(_) => "conflict",
+            CallError::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether this is a limit being hit (for the limit-hit metric).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            CallError::Deadline(_)
+                | CallError::Limit(_)
+                | CallError::ResultTooLarge { .. }
+                | CallError::StoreQuota(_)
+        )
+    }
 }
 
 /// The HTTP status for each case of `coop:host/types.error`.
@@ -223,28 +285,11 @@ pub fn status_for_error_case(case: &str) -> Option<u16> {
     })
 }
 
-/// Per-call limits.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Wall-clock deadline.
-    pub deadline: Duration,
-    /// Linear memory cap.
-    pub memory: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            deadline: DEFAULT_DEADLINE,
-            memory: DEFAULT_MEMORY_LIMIT,
-        }
-    }
-}
-
 /// Call `interface#function` of a loaded plugin with JSON arguments, in one
 /// database transaction (DESIGN invariant 4): what the call wrote commits
-/// if it returns normally and is dropped if it traps, runs out of time, or
-/// returns a top-level `err`. A call whose reads went stale is re-run.
+/// if it returns normally and is dropped if it traps, runs out of time or
+/// memory, or returns a top-level `err`. A call whose reads went stale is
+/// re-run.
 pub async fn call(
     engine: &Engine,
     plugin: &Loaded,
@@ -252,7 +297,6 @@ pub async fn call(
     interface: &str,
     function: &str,
     args: &Value,
-    limits: Limits,
 ) -> Result<Value, CallError> {
     let Some((index, types)) = plugin
         .funcs
@@ -265,9 +309,9 @@ pub async fn call(
     };
     let params = json::params_from_json(&types.params, args)
         .map_err(|e| CallError::BadArguments(e.to_string()))?;
+    let limits = scope.limits;
     for attempt in 1..=MAX_ATTEMPTS {
-        let started = Instant::now();
-        let mut store = Store::new(&engine.engine, CallState::new(scope.clone(), limits.memory));
+        let mut store = Store::new(&engine.engine, CallState::new(scope.clone()));
         store.limiter(|s| s.limiter());
         store.epoch_deadline_async_yield_and_update(1);
         let mut results = vec![Val::Bool(false); types.results.len()];
@@ -279,11 +323,23 @@ pub async fn call(
             func.call_async(&mut store, &params, &mut results).await?;
             wasmtime::Result::Ok(())
         };
-        match tokio::time::timeout(limits.deadline, run).await {
-            Err(_) => return Err(CallError::Deadline(limits.deadline)),
-            Ok(Err(trap)) => {
-                tracing::warn!(plugin = %plugin.name, function, error = %format!("{trap:#}"), "plugin call trapped");
-                return Err(CallError::Trap(trap_message(&trap)));
+        let outcome: Result<wasmtime::Result<()>, _> =
+            tokio::time::timeout(limits.deadline(), run).await;
+        match outcome {
+            Err(_) => return Err(CallError::Deadline(limits.deadline())),
+            Ok(Err(e)) => {
+                if let Some(hit) = e.downcast_ref::<LimitHit>() {
+                    return Err(CallError::Limit(*hit));
+                }
+                if store.data().memory.hit {
+                    return Err(CallError::Limit(LimitHit::Memory));
+                }
+                if let Some(denied) = e.downcast_ref::<host::CapabilityDenied>() {
+                    return Err(CallError::NotGranted(denied.to_string()));
+                }
+                let message = trap_message(&e);
+                tracing::warn!(plugin = %plugin.name, function, error = %format!("{:#}", anyhow::Error::from(e)), "plugin call trapped");
+                return Err(CallError::Trap(message));
             }
             Ok(Ok(())) => {}
         }
@@ -310,12 +366,25 @@ pub async fn call(
             });
         }
         let value = json::results_to_json(&results);
+        let size = serde_json::to_vec(&value)
+            .map(|v| v.len() as u64)
+            .unwrap_or(u64::MAX);
+        if size > limits.result_bytes {
+            return Err(CallError::ResultTooLarge {
+                size,
+                limit: limits.result_bytes,
+            });
+        }
         let state = store.into_data();
         if state.tx.is_read_only() && state.events.is_empty() {
             return Ok(value);
         }
         let now = scope.clock.now_ms();
-        match state.tx.apply(&scope.db, now).await {
+        let quota = Quota {
+            keys: i64::try_from(limits.store_keys).unwrap_or(i64::MAX),
+            bytes: i64::try_from(limits.store_bytes).unwrap_or(i64::MAX),
+        };
+        match state.tx.apply(&scope.db, now, quota).await {
             Ok(mut ns) => {
                 crate::events::insert(
                     &mut ns.tx,
@@ -330,13 +399,13 @@ pub async fn call(
                     .commit()
                     .await
                     .context("failed to commit plugin call")?;
-                tracing::debug!(plugin = %plugin.name, function, attempt, elapsed_us = started.elapsed().as_micros() as u64, "call committed");
                 return Ok(value);
             }
             Err(CommitError::Conflict) => {
                 tracing::debug!(plugin = %plugin.name, function, attempt, "stale reads at commit; re-running call");
                 continue;
             }
+            Err(CommitError::Quota(msg)) => return Err(CallError::StoreQuota(msg)),
             Err(CommitError::Db(e)) => return Err(CallError::Internal(e.into())),
         }
     }

@@ -57,8 +57,23 @@ struct Scan {
 pub enum CommitError {
     /// Something the call read changed meanwhile: re-run the call.
     Conflict,
+    /// The commit would take the namespace past its store quota.
+    Quota(String),
     /// The database failed.
     Db(Error),
+}
+
+/// Store quota of one plugin namespace.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    /// Most keys.
+    pub keys: i64,
+    /// Most bytes, keys plus values.
+    pub bytes: i64,
+}
+
+fn record_size(key: &str, value: &[u8]) -> i64 {
+    (key.len() + value.len()) as i64
 }
 
 /// The reads and buffered writes of one plugin call.
@@ -66,8 +81,9 @@ pub enum CommitError {
 pub struct CallTx {
     coop_id: i64,
     plugin: String,
-    /// Base version of every key read or written (`None`: absent).
-    reads: HashMap<String, Option<i64>>,
+    /// Base version and size (key plus value bytes) of every key read or
+    /// written (`None`: absent).
+    reads: HashMap<String, Option<(i64, i64)>>,
     scans: Vec<Scan>,
     writes: BTreeMap<String, Write>,
 }
@@ -149,9 +165,10 @@ impl CallTx {
             }));
         }
         let e = self.db_get(db, key).await?;
-        self.reads
-            .entry(key.to_string())
-            .or_insert(e.as_ref().map(|e| e.version));
+        self.reads.entry(key.to_string()).or_insert(
+            e.as_ref()
+                .map(|e| (e.version, record_size(&e.key, &e.value))),
+        );
         Ok(e)
     }
 
@@ -323,7 +340,12 @@ impl CallTx {
     /// that holds the namespace lock. The caller adds what else the call
     /// produced (events, ledger postings) to the returned transaction and
     /// commits it; dropping it rolls everything back.
-    pub async fn apply(self, db: &Db, now_ms: i64) -> Result<crate::db::NamespaceTx, CommitError> {
+    pub async fn apply(
+        self,
+        db: &Db,
+        now_ms: i64,
+        quota: Quota,
+    ) -> Result<crate::db::NamespaceTx, CommitError> {
         let mut ns = db
             .begin_namespace(self.coop_id, &self.plugin)
             .await
@@ -339,7 +361,7 @@ impl CallTx {
             .fetch_optional(&mut **tx)
             .await
             .map_err(|e| CommitError::Db(e.into()))?;
-            if row.map(|r| r.get::<i64, _>(0)) != *base {
+            if row.map(|r| r.get::<i64, _>(0)) != base.map(|(v, _)| v) {
                 return Err(CommitError::Conflict);
             }
         }
@@ -356,6 +378,41 @@ impl CallTx {
             let now: Vec<(String, i64)> = now.into_iter().map(|e| (e.key, e.version)).collect();
             if now != scan.seen {
                 return Err(CommitError::Conflict);
+            }
+        }
+        let (mut delta_keys, mut delta_bytes) = (0i64, 0i64);
+        for (key, w) in &self.writes {
+            // Every written key was read first (`put` reads it), so its base is known.
+            let base = self.reads.get(key).copied().flatten();
+            delta_keys += i64::from(w.value.is_some()) - i64::from(base.is_some());
+            delta_bytes +=
+                w.value.as_ref().map_or(0, |v| record_size(key, v)) - base.map_or(0, |(_, s)| s);
+        }
+        if delta_keys != 0 || delta_bytes != 0 {
+            let row = sqlx::query(
+                "INSERT INTO kv_usage (coop_id, plugin, keys, bytes) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (coop_id, plugin) DO UPDATE SET keys = kv_usage.keys + excluded.keys, \
+                 bytes = kv_usage.bytes + excluded.bytes RETURNING keys, bytes",
+            )
+            .bind(self.coop_id)
+            .bind(&self.plugin)
+            .bind(delta_keys)
+            .bind(delta_bytes)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| CommitError::Db(e.into()))?;
+            let (keys, bytes): (i64, i64) = (row.get(0), row.get(1));
+            if delta_keys > 0 && keys > quota.keys {
+                return Err(CommitError::Quota(format!(
+                    "the plugin's store would hold {keys} keys; its quota is {}",
+                    quota.keys
+                )));
+            }
+            if delta_bytes > 0 && bytes > quota.bytes {
+                return Err(CommitError::Quota(format!(
+                    "the plugin's store would hold {bytes} bytes; its quota is {}",
+                    quota.bytes
+                )));
             }
         }
         for (key, w) in &self.writes {

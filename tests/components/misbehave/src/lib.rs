@@ -69,6 +69,55 @@ impl Guest for Misbehave {
         }
         Ok(())
     }
+
+    fn write_then_recurse(key: String) -> Result<u64, Error> {
+        write(&key)?;
+        Ok(recurse(std::hint::black_box(1)))
+    }
+
+    fn huge(bytes: u32) -> Result<String, Error> {
+        Ok("x".repeat(bytes as usize))
+    }
+
+    fn write_then_log(key: String, lines: u32) -> Result<u64, Error> {
+        let v = write(&key)?;
+        let line = "y".repeat(1024);
+        for _ in 0..lines {
+            coophost_sdk::log::info(&line);
+        }
+        Ok(v)
+    }
+
+    fn write_then_read_many(key: String, n: u32) -> Result<u64, Error> {
+        let v = write(&key)?;
+        for i in 0..n {
+            store::get(&format!("probe/{i}"))?;
+        }
+        Ok(v)
+    }
+
+    fn emit_many(n: u32) -> Result<(), Error> {
+        for _ in 0..n {
+            coophost_sdk::events::emit("storm", "{}", None)?;
+        }
+        Ok(())
+    }
+
+    fn write_big(key: String, bytes: u32) -> Result<u64, Error> {
+        store::set(&key, &vec![7u8; bytes as usize], None)
+    }
+}
+
+/// Recursion the optimiser cannot turn into a loop; it stops only at an
+/// absurd depth, which the stack never reaches.
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    if n == u64::MAX {
+        return 0;
+    }
+    let mut frame = [n; 64];
+    frame[(n % 64) as usize] = recurse(std::hint::black_box(n + 1));
+    std::hint::black_box(&frame).iter().sum()
 }
 
 export!(Misbehave);
