@@ -216,3 +216,53 @@ pub fn wit_type(ty: &Type) -> String {
         Type::ErrorContext => "error-context".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component exporting an interface whose function takes a resource.
+    const RESOURCE_COMPONENT: &str = r#"
+(component
+  (type $r0 (resource (rep i32)))
+  (export $r "res" (type $r0))
+  (core module $m (func (export "f") (param i32)))
+  (core instance $i (instantiate $m))
+  (component $inner
+    (import "r" (type $r (sub resource)))
+    (import "f" (func $f (param "x" (own $r))))
+    (export "r" (type $r))
+    (export "f" (func $f))
+  )
+  (func $f (param "x" (own $r)) (canon lift (core func $i "f")))
+  (instance $inst (instantiate $inner (with "r" (type $r)) (with "f" (func $f))))
+  (export "coop:test/res@0.1.0" (instance $inst))
+)
+"#;
+
+    #[test]
+    fn resource_signatures_are_refused_with_a_reason() {
+        let engine = wasmtime::Engine::default();
+        let component = Component::new(&engine, RESOURCE_COMPONENT).expect("valid component");
+        let err = match inspect(&engine, &component) {
+            Ok(_) => panic!("a resource-typed export must be refused"),
+            Err(e) => e,
+        };
+        assert_eq!(
+            err,
+            "coop:test/res@0.1.0: function f parameter x uses a resource, which coophost cannot call yet"
+        );
+    }
+
+    #[test]
+    fn versions_split_from_names() {
+        assert_eq!(
+            split_version("coop:delivery/courier@0.1.0"),
+            (
+                "coop:delivery/courier".to_string(),
+                Some("0.1.0".to_string())
+            )
+        );
+        assert_eq!(split_version("a:b/c"), ("a:b/c".to_string(), None));
+    }
+}
