@@ -101,6 +101,21 @@ impl App {
         Ok(out)
     }
 
+    /// What a call of `plugin` in `coop` by `actor` may reach.
+    pub fn scope(&self, coop: &Coop, plugin: &Loaded, actor: Actor) -> CallScope {
+        CallScope {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            secret: self.secret.clone(),
+            coop_slug: coop.slug.clone(),
+            plugin: plugin.name.clone(),
+            manifest: plugin.manifest.clone(),
+            actor,
+            limits: plugin.limits,
+            grants: plugin.grants.clone(),
+        }
+    }
+
     /// Forget loaded plugins so the next call reloads them (after an
     /// upgrade or a change of grants or limits).
     pub fn unload(&self, plugin_id: i64) {
@@ -131,17 +146,7 @@ impl App {
             );
         }
         check_access(&plugin, &actor, interface, function)?;
-        let scope = CallScope {
-            db: self.db.clone(),
-            clock: self.clock.clone(),
-            secret: self.secret.clone(),
-            coop_slug: coop.slug.clone(),
-            plugin: plugin.name.clone(),
-            manifest: plugin.manifest.clone(),
-            actor,
-            limits: plugin.limits,
-            grants: plugin.grants.clone(),
-        };
+        let scope = self.scope(coop, &plugin, actor);
         let span = tracing::info_span!("plugin_call", coop = %coop.slug, plugin = %plugin.name, %interface, %function);
         let started = std::time::Instant::now();
         let result = runtime::call(&self.engine, &plugin, scope, interface, function, args)

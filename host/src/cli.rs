@@ -96,6 +96,40 @@ enum PluginCommand {
         /// or `stub` the rest so they answer access-denied.
         #[arg(long, default_value = "refuse", value_parser = ["refuse", "stub"])]
         ungranted: String,
+        /// Upgrade even if the new version breaks an exported interface.
+        #[arg(long)]
+        force: bool,
+        /// Ed25519 signature (hex) over the component's SHA-256 digest, or
+        /// a file holding it.
+        #[arg(long)]
+        signature: Option<String>,
+    },
+    /// Restore the version that preceded the active one.
+    Rollback {
+        /// Plugin name.
+        name: String,
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+    /// Stop serving a plugin; its data is kept unless --purge.
+    Uninstall {
+        /// Plugin name.
+        name: String,
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// Also delete the plugin's store, configuration and member ids.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Sign a component (publishers): prints the signature and public key.
+    Sign {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// File holding the 32-byte Ed25519 secret seed, hex.
+        #[arg(long)]
+        key: PathBuf,
     },
     /// List a coop's plugins.
     List {
@@ -117,6 +151,25 @@ enum CoopCommand {
     },
     /// List coops.
     List,
+    /// Trust a plugin publisher's Ed25519 public key (hex).
+    TrustKey {
+        /// The coop's slug.
+        slug: String,
+        /// A name for the key.
+        #[arg(long)]
+        name: String,
+        /// The public key, 64 hex characters.
+        #[arg(long)]
+        key: String,
+    },
+    /// Accept only plugins signed by a trusted key (`on`) or any (`off`).
+    RequireSignatures {
+        /// The coop's slug.
+        slug: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        setting: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -245,6 +298,8 @@ pub async fn main() -> anyhow::Result<()> {
             manifest,
             grant,
             ungranted,
+            force,
+            signature,
         }) => {
             let app = open(&settings).await?;
             let coop = identity::find_coop(&app.db, &coop).await?;
@@ -262,7 +317,32 @@ pub async fn main() -> anyhow::Result<()> {
                     },
                 },
             };
-            let (p, _) = plugins::install(&app, &coop, &bytes, &manifest, &grants).await?;
+            let signature = match signature {
+                Some(s) if Path::new(&s).exists() => {
+                    Some(std::fs::read_to_string(&s)?.trim().to_string())
+                }
+                other => other,
+            };
+            let opts = plugins::InstallOptions {
+                grants,
+                force,
+                signature,
+            };
+            let report = plugins::install(&app, &coop, &bytes, &manifest, &opts).await?;
+            if let Some(old) = &report.replaced {
+                println!(
+                    "upgraded from {old}{}",
+                    if report.migrated {
+                        " (migrate hook ran)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if let Some(k) = &report.signed_by {
+                println!("signature verified: signed by trusted key {k}");
+            }
+            let p = report.plugin;
             println!(
                 "installed {} {} into {} (sha256 {}), serving {}; granted coop:host {}",
                 p.name,
@@ -276,6 +356,55 @@ pub async fn main() -> anyhow::Result<()> {
                     p.grants.join(", ")
                 }
             );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Rollback { name, coop }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &coop).await?;
+            let p = plugins::rollback(&app, &coop, &name).await?;
+            println!(
+                "{} in {} is back at {} (sha256 {})",
+                p.name, coop.slug, p.version, p.sha256
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Uninstall { name, coop, purge }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &coop).await?;
+            plugins::uninstall(&app, &coop, &name, purge).await?;
+            println!(
+                "uninstalled {name} from {}{}",
+                coop.slug,
+                if purge {
+                    "; its data was deleted"
+                } else {
+                    "; its data is kept"
+                }
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Sign { file, key }) => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            let seed = std::fs::read_to_string(&key)
+                .with_context(|| format!("failed to read {}", key.display()))?;
+            let digest = hex::decode(plugins::sha256_hex(&bytes))?;
+            let (sig, public) = plugins::signing::sign(&seed, &digest)?;
+            println!("signature  {sig}\npublic key {public}");
+            Ok(())
+        }
+        Command::Coop(CoopCommand::TrustKey { slug, name, key }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &slug).await?;
+            plugins::lifecycle::trust_key(&app, &coop, &name, &key).await?;
+            println!("{} trusts publisher key {name}", coop.slug);
+            Ok(())
+        }
+        Command::Coop(CoopCommand::RequireSignatures { slug, setting }) => {
+            let app = open(&settings).await?;
+            let coop = identity::find_coop(&app.db, &slug).await?;
+            plugins::lifecycle::require_signatures(&app, &coop, setting == "on").await?;
+            println!("{} requires signed plugins: {setting}", coop.slug);
             Ok(())
         }
         Command::Plugin(PluginCommand::List { coop }) => {

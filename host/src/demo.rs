@@ -55,7 +55,7 @@ pub async fn seed(app: &App, dir: &Path) -> anyhow::Result<()> {
             std::fs::read(&wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
         let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
             .with_context(|| format!("failed to read the manifest beside {}", wasm.display()))?;
-        plugins::install(app, &coop, &bytes, &manifest, &plugins::Grants::All).await?;
+        plugins::install(app, &coop, &bytes, &manifest, &Default::default()).await?;
         println!(
             "demo coop {slug} ready: log in as {ADMIN_EMAIL} (or alice@demo.coop, bob@demo.coop) with password {PASSWORD}"
         );

@@ -202,15 +202,9 @@ impl TestHost {
     /// Install a built component into a coop.
     pub async fn install(&self, coop: &Coop, name: &str) {
         let (bytes, manifest) = component(name);
-        coophost::plugins::install(
-            &self.app,
-            coop,
-            &bytes,
-            &manifest,
-            &coophost::plugins::Grants::All,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("install {name}: {e}"));
+        coophost::plugins::install(&self.app, coop, &bytes, &manifest, &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("install {name}: {e}"));
     }
 
     /// Send a request through the router; returns the status and JSON body

@@ -21,7 +21,7 @@ fn tight() -> Limits {
         memory_bytes: 64 << 20,
         result_bytes: 64 << 10,
         log_bytes: 16 << 10,
-        host_calls: 500,
+        host_calls: 300,
         store_keys: 50,
         store_bytes: 256 << 10,
     }
@@ -339,10 +339,19 @@ async fn ungranted_imports_are_refused_or_stubbed() {
         interfaces: vec!["store".into(), "log".into()],
         ungranted: Ungranted::Refuse,
     };
-    let err = coophost::plugins::install(&host.app, &coop, &bytes, &manifest, &refuse)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = coophost::plugins::install(
+        &host.app,
+        &coop,
+        &bytes,
+        &manifest,
+        &coophost::plugins::InstallOptions {
+            grants: refuse,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("did not grant") && err.contains("events"),
         "{err}"
@@ -351,9 +360,18 @@ async fn ungranted_imports_are_refused_or_stubbed() {
         interfaces: vec!["store".into(), "log".into()],
         ungranted: Ungranted::Stub,
     };
-    coophost::plugins::install(&host.app, &coop, &bytes, &manifest, &stub)
-        .await
-        .unwrap();
+    coophost::plugins::install(
+        &host.app,
+        &coop,
+        &bytes,
+        &manifest,
+        &coophost::plugins::InstallOptions {
+            grants: stub,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let token = host
         .member(&coop, "m@grants.coop", &["member", "admin"])
         .await;

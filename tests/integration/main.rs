@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod hostile;
 mod kinds;
+mod lifecycle;
 mod runtime;
 mod shift_board;

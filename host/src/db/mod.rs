@@ -56,14 +56,14 @@ impl Db {
                 let opts = AnyConnectOptions::from_str(&sqlite_url_rwc(url))
                     .with_context(|| format!("invalid sqlite url {url:?}"))?
                     .disable_statement_logging();
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(8)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             use sqlx::Executor;
+                            // Per connection; the journal mode is set once below.
                             conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                                "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                             )
                             .await?;
                             Ok(())
@@ -71,7 +71,14 @@ impl Db {
                     })
                     .connect_with(opts)
                     .await
-                    .with_context(|| format!("failed to open sqlite database {url}"))?
+                    .with_context(|| format!("failed to open sqlite database {url}"))?;
+                // WAL is a property of the file: set it once, before other
+                // connections exist, since switching needs an exclusive lock.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await
+                    .context("failed to switch sqlite to WAL")?;
+                pool
             }
             Backend::Postgres => {
                 let opts = AnyConnectOptions::from_str(url)
@@ -136,6 +143,20 @@ fn sqlite_url_rwc(url: &str) -> String {
         format!("{url}&mode=rwc")
     } else {
         format!("{url}?mode=rwc")
+    }
+}
+
+impl Db {
+    /// Begin a transaction that will write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`): a deferred transaction that read
+    /// first could not upgrade after another writer committed
+    /// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout cures).
+    pub async fn begin_write(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.context("failed to begin transaction")
     }
 }
 

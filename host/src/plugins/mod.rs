@@ -1,20 +1,20 @@
 //! Installed plugins: components stored in the database, bound per coop to
 //! the interfaces they export, with their manifests and configuration.
 
+pub mod lifecycle;
 pub mod manifest;
+pub mod signing;
+
+pub use lifecycle::{InstallOptions, InstallReport, install, rollback, uninstall};
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::app::App;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::identity::Coop;
-use crate::runtime::{Inspection, Loaded};
 use manifest::Manifest;
 
 /// Largest component accepted, in bytes.
@@ -131,132 +131,6 @@ fn split_grants(s: &str) -> Vec<String> {
 /// The SHA-256 of component bytes, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Install a component into a coop: store it, record its hash and version,
-/// and bind every interface it exports. Reinstalling a plugin of the same
-/// name replaces the previous version; an interface already served by a
-/// different plugin is refused.
-pub async fn install(
-    app: &App,
-    coop: &Coop,
-    bytes: &[u8],
-    manifest_text: &str,
-    grants: &Grants,
-) -> Result<(InstalledPlugin, Inspection)> {
-    if bytes.len() > MAX_COMPONENT_BYTES {
-        return Err(Error::Invalid(format!(
-            "component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
-            bytes.len()
-        )));
-    }
-    let manifest = Arc::new(Manifest::parse(manifest_text)?);
-    let sha = sha256_hex(bytes);
-    let engine = app.engine.clone();
-    let (m2, sha2) = (manifest.clone(), sha.clone());
-    let bytes_owned = bytes.to_vec();
-    // Compiling takes seconds for big components: keep it off the async runtime.
-    let loaded =
-        tokio::task::spawn_blocking(move || Loaded::new(&engine, 0, m2, &sha2, &bytes_owned))
-            .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(|e| {
-                Error::Invalid(format!("cannot install {}: {e:#}", manifest.plugin.name))
-            })?;
-    let inspection = loaded.inspection.clone();
-    let granted = decide_grants(&requested_capabilities(&inspection.imports), grants)?;
-    if inspection.exports.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{} exports no interface: a plugin must export at least one",
-            manifest.plugin.name
-        )));
-    }
-    for key in manifest.access.keys() {
-        let (iface, func) = match key.split_once('#') {
-            Some((i, f)) => (Some(i), f),
-            None => (None, key.as_str()),
-        };
-        let found = inspection.exports.iter().any(|e| {
-            iface.is_none_or(|i| short_name(&e.name) == i)
-                && e.functions.iter().any(|f| f.name == func)
-        });
-        if !found {
-            return Err(Error::Invalid(format!(
-                "plugin.toml [access] names {key:?}, which the component does not export"
-            )));
-        }
-    }
-    let name = &manifest.plugin.name;
-    let now = app.clock.now_ms();
-    let mut tx = app.db.pool.begin().await?;
-    for e in &inspection.exports {
-        let bound = sqlx::query(
-            "SELECT p.name FROM bindings b JOIN plugins p ON p.id = b.plugin_id WHERE b.coop_id = $1 AND b.interface = $2",
-        )
-        .bind(coop.id)
-        .bind(&e.name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = bound {
-            let other: String = row.get(0);
-            if &other != name {
-                return Err(Error::Conflict(format!(
-                    "{} is already served by plugin {other} in {}; remove it first",
-                    e.name, coop.slug
-                )));
-            }
-        }
-    }
-    sqlx::query(
-        "INSERT INTO components (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(&sha)
-    .bind(bytes.to_vec())
-    .bind(bytes.len() as i64)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE plugins SET active = 0 WHERE coop_id = $1 AND name = $2")
-        .bind(coop.id)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    let id: i64 = sqlx::query(
-        "INSERT INTO plugins (coop_id, name, version, sha256, manifest, licence, source, installed_at, active, grants) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9) RETURNING id",
-    )
-    .bind(coop.id)
-    .bind(name)
-    .bind(&manifest.plugin.version)
-    .bind(&sha)
-    .bind(manifest_text)
-    .bind(&manifest.plugin.licence)
-    .bind(&manifest.plugin.source)
-    .bind(now)
-    .bind(granted.join(","))
-    .fetch_one(&mut *tx)
-    .await?
-    .get(0);
-    sqlx::query("DELETE FROM bindings WHERE coop_id = $1 AND plugin_id IN (SELECT id FROM plugins WHERE coop_id = $1 AND name = $2)")
-        .bind(coop.id)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    for e in &inspection.exports {
-        sqlx::query(
-            "INSERT INTO bindings (coop_id, interface, version, plugin_id) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(coop.id)
-        .bind(&e.name)
-        .bind(e.version.clone().unwrap_or_default())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(coop = %coop.slug, plugin = %name, version = %manifest.plugin.version, sha256 = %sha, "plugin installed");
-    let installed = get(&app.db, coop.id, name).await?;
-    Ok((installed, inspection))
 }
 
 /// The last segment of an interface name: `coop:examples/shift-board` -> `shift-board`.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
-use wasmtime::{Config, Store};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 pub use cache::CacheOutcome;
 pub use host::{CallScope, CallState, GRANTABLE};
@@ -34,9 +34,34 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How many times a call is re-run when its reads went stale before commit.
 pub const MAX_ATTEMPTS: usize = 4;
 
+/// Instances the pooling allocator keeps slots for at once: calls beyond
+/// this many in flight wait for the runtime's own back-pressure (each call
+/// is short); sized for a 2-core host serving many coops.
+pub const POOL_INSTANCES: u32 = 256;
+/// Linear memories (and tables) per pool slot group: Python and
+/// JavaScript components instantiate several core modules each.
+pub const POOL_MEMORIES: u32 = 512;
+/// Core instances one component may create (componentize-py makes ~10).
+pub const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Table elements per table: language runtimes have large function tables.
+pub const POOL_TABLE_ELEMENTS: usize = 100_000;
+
+/// How instances get their memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// Preallocated slots with copy-on-write memory images: fast
+    /// instantiation, virtual address space reserved up front.
+    Pooling,
+    /// Memory mapped per instance on demand.
+    OnDemand,
+}
+
 /// The process-wide engine: wasmtime configuration, the linker with every
 /// host interface, and the compile cache.
 pub struct Engine {
+    /// Which allocator is in use (pooling unless it could not be set up).
+    pub allocator: Allocator,
     engine: wasmtime::Engine,
     linker: Linker<CallState>,
     cache: cache::CompileCache,
@@ -46,18 +71,25 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine whose compiled artifacts are cached in `cache_dir`.
+    /// An engine whose compiled artifacts are cached in `cache_dir`, with
+    /// the pooling allocator unless `COOPHOST_ALLOCATOR=on-demand` or the
+    /// address space for the pool cannot be reserved.
     pub fn new(cache_dir: PathBuf) -> anyhow::Result<Arc<Engine>> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        let engine = wasmtime::Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("failed to create wasmtime engine")?;
+        let want_pooling = std::env::var("COOPHOST_ALLOCATOR").as_deref() != Ok("on-demand");
+        let (engine, allocator) = match want_pooling.then(|| build_engine(Allocator::Pooling)) {
+            Some(Ok(e)) => (e, Allocator::Pooling),
+            Some(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "pooling allocator unavailable; using on-demand allocation");
+                (build_engine(Allocator::OnDemand)?, Allocator::OnDemand)
+            }
+            None => (build_engine(Allocator::OnDemand)?, Allocator::OnDemand),
+        };
+        tracing::info!(?allocator, "wasmtime engine ready");
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         let cache = cache::CompileCache::new(cache_dir, &engine)?;
         let this = Arc::new(Engine {
+            allocator,
             engine,
             linker,
             cache,
@@ -90,6 +122,34 @@ impl Engine {
             .map_err(|e| format!("not a valid component: {:#}", anyhow::Error::from(e)))?;
         inspect::inspect(&self.engine, &component).map(|(i, _)| i)
     }
+}
+
+fn build_engine(allocator: Allocator) -> anyhow::Result<wasmtime::Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    if allocator == Allocator::Pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 8)
+            .total_memories(POOL_MEMORIES)
+            .total_tables(POOL_MEMORIES)
+            .total_stacks(POOL_INSTANCES)
+            .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
+            .max_tables_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_module(2)
+            .max_tables_per_module(4)
+            .table_elements(POOL_TABLE_ELEMENTS)
+            .max_memory_size(limits::DEFAULT_MEMORY_BYTES as usize)
+            .max_core_instance_size(4 << 20)
+            .max_component_instance_size(4 << 20)
+            .max_unused_warm_slots(64);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    wasmtime::Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("failed to create wasmtime engine")
 }
 
 fn spawn_epoch_ticker(engine: Weak<Engine>) {
@@ -202,7 +262,7 @@ pub enum CallError {
     #[error("{0}")]
     BadArguments(String),
     /// The plugin returned a top-level `err`; nothing it wrote was kept.
-    #[error("plugin returned an error")]
+    #[error("{message}")]
     PluginError {
         /// HTTP status derived from the `coop:host` error case.
         status: u16,

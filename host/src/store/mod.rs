@@ -72,6 +72,22 @@ pub struct Quota {
     pub bytes: i64,
 }
 
+/// A database error at commit. SQLite's "database is locked" is transient
+/// (another process, or a checkpoint, held the file): the call is re-run
+/// like any other conflict instead of failing.
+fn commit_error(e: sqlx::Error) -> CommitError {
+    let busy = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "5" || c == "517");
+    if busy {
+        tracing::debug!("sqlite busy at commit; re-running the call");
+        CommitError::Conflict
+    } else {
+        CommitError::Db(e.into())
+    }
+}
+
 fn record_size(key: &str, value: &[u8]) -> i64 {
     (key.len() + value.len()) as i64
 }
@@ -349,7 +365,10 @@ impl CallTx {
         let mut ns = db
             .begin_namespace(self.coop_id, &self.plugin)
             .await
-            .map_err(|e| CommitError::Db(e.into()))?;
+            .map_err(|e| match e.downcast::<sqlx::Error>() {
+                Ok(e) => commit_error(e),
+                Err(e) => CommitError::Db(e.into()),
+            })?;
         let tx = &mut ns.tx;
         for (key, base) in &self.reads {
             let row = sqlx::query(
@@ -360,7 +379,7 @@ impl CallTx {
             .bind(key)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(|e| CommitError::Db(e.into()))?;
+            .map_err(commit_error)?;
             if row.map(|r| r.get::<i64, _>(0)) != base.map(|(v, _)| v) {
                 return Err(CommitError::Conflict);
             }
@@ -400,7 +419,7 @@ impl CallTx {
             .bind(delta_bytes)
             .fetch_one(&mut **tx)
             .await
-            .map_err(|e| CommitError::Db(e.into()))?;
+            .map_err(commit_error)?;
             let (keys, bytes): (i64, i64) = (row.get(0), row.get(1));
             if delta_keys > 0 && keys > quota.keys {
                 return Err(CommitError::Quota(format!(
@@ -436,9 +455,7 @@ impl CallTx {
                     .bind(&self.plugin)
                     .bind(key),
             };
-            q.execute(&mut **tx)
-                .await
-                .map_err(|e| CommitError::Db(e.into()))?;
+            q.execute(&mut **tx).await.map_err(commit_error)?;
         }
         Ok(ns)
     }

@@ -108,6 +108,18 @@ impl Guest for Misbehave {
     }
 }
 
+impl exports::coop::host::hooks::Guest for Misbehave {
+    /// Record where the data came from; refuse when told to, so tests can
+    /// check that a failed migration aborts the upgrade.
+    fn migrate(from_version: String) -> Result<(), Error> {
+        store::set("migrated-from", from_version.as_bytes(), None)?;
+        if store::get("fail-migration")?.is_some() {
+            return Err(Error::invalid("refusing to migrate: fail-migration is set"));
+        }
+        Ok(())
+    }
+}
+
 /// Recursion the optimiser cannot turn into a loop; it stops only at an
 /// absurd depth, which the stack never reaches.
 #[inline(never)]
