@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod ledger;
 pub mod metrics;
 pub mod plugins;
 pub mod runtime;
