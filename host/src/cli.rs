@@ -65,6 +65,18 @@ enum Command {
     /// Manage host operators (who run the host for several coops).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Write a consistent backup of the database while the host runs
+    /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format).
+    Backup {
+        /// The backup file to create.
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (SQLite) or an empty
+    /// database (PostgreSQL, via pg_restore), then print what it holds.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -472,6 +484,28 @@ pub async fn main() -> anyhow::Result<()> {
             let coop = identity::find_coop(&app.db, &coop).await?;
             for m in identity::list_members(&app.db, coop.id).await? {
                 println!("{}\t{}\t{}\t{}", m.id, m.email, m.roles.join(","), m.status);
+            }
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let app = open(&settings).await?;
+            crate::backup::backup(&app.db, &settings.database_url, &out).await?;
+            println!("backup written to {}", out.display());
+            for (table, n) in crate::backup::census(&app.db).await? {
+                println!("  {table}: {n}");
+            }
+            Ok(())
+        }
+        Command::Restore { file } => {
+            crate::backup::restore(&file, &settings.database_url).await?;
+            let app = open(&settings).await?;
+            println!(
+                "restored {} into {}",
+                file.display(),
+                redact(&settings.database_url)
+            );
+            for (table, n) in crate::backup::census(&app.db).await? {
+                println!("  {table}: {n}");
             }
             Ok(())
         }

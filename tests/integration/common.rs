@@ -58,7 +58,7 @@ pub enum Backend {
     Postgres,
 }
 
-fn postgres_base_url() -> String {
+pub fn postgres_base_url() -> String {
     std::env::var("COOPHOST_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
@@ -102,6 +102,8 @@ pub async fn backends() -> Vec<Backend> {
 pub struct TestHost {
     pub app: Arc<App>,
     pub clock: ManualClock,
+    /// The database URL (for PostgreSQL, with the test's search_path).
+    pub url: String,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -140,6 +142,7 @@ impl TestHost {
         TestHost {
             app,
             clock,
+            url,
             cleanup,
             _dir: dir,
         }

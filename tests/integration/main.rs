@@ -2,6 +2,7 @@
 //! and compile cache (see `common`).
 
 mod api;
+mod backup;
 mod cli;
 mod common;
 mod hostile;
