@@ -89,6 +89,10 @@ enum PluginCommand {
         /// Its manifest [default: plugin.toml or FILE with .toml beside it].
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// Also show what this coop granted the installed plugin of the
+        /// same name.
+        #[arg(long)]
+        coop: Option<String>,
     },
     /// Install a component into a coop and bind the interfaces it exports.
     Install {
@@ -301,8 +305,38 @@ pub async fn main() -> anyhow::Result<()> {
     let settings = cli.settings.resolve()?;
     match cli.command {
         Command::Serve { listen, demo } => serve(&settings, listen, demo).await,
-        Command::Plugin(PluginCommand::Inspect { file, manifest }) => {
-            inspect(&settings, &file, manifest.as_deref())
+        Command::Plugin(PluginCommand::Inspect {
+            file,
+            manifest,
+            coop,
+        }) => {
+            let inspection = inspect(&settings, &file, manifest.as_deref())?;
+            if let Some(slug) = coop {
+                let app = open(&settings).await?;
+                let coop = identity::find_coop(&app.db, &slug).await?;
+                let requested = plugins::requested_capabilities(&inspection.imports);
+                let name = read_manifest(&file, manifest.as_deref())
+                    .ok()
+                    .and_then(|t| crate::plugins::manifest::Manifest::parse(&t).ok())
+                    .map(|m| m.plugin.name);
+                let granted = match name {
+                    Some(n) => plugins::get(&app.db, coop.id, &n)
+                        .await
+                        .map(|p| p.grants)
+                        .unwrap_or_default(),
+                    None => vec![],
+                };
+                println!("\ncapabilities in {}:", coop.slug);
+                for r in &requested {
+                    let mark = if granted.contains(r) {
+                        "granted"
+                    } else {
+                        "NOT granted"
+                    };
+                    println!("  coop:host/{r}: requested, {mark}");
+                }
+            }
+            Ok(())
         }
         Command::Plugin(PluginCommand::Install {
             file,
@@ -549,7 +583,11 @@ fn read_manifest(file: &Path, manifest: Option<&Path>) -> anyhow::Result<String>
     )
 }
 
-fn inspect(settings: &Settings, file: &Path, manifest: Option<&Path>) -> anyhow::Result<()> {
+fn inspect(
+    settings: &Settings,
+    file: &Path,
+    manifest: Option<&Path>,
+) -> anyhow::Result<crate::runtime::Inspection> {
     let bytes =
         std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
     let engine = Engine::new(settings.data_dir.join("compile-cache"))?;
@@ -588,7 +626,7 @@ fn inspect(settings: &Settings, file: &Path, manifest: Option<&Path>) -> anyhow:
         }
         Err(e) => println!("\nmanifest: none ({e:#})"),
     }
-    Ok(())
+    Ok(inspection)
 }
 
 async fn serve(

@@ -119,6 +119,18 @@ async fn bootstrap_install_and_serve_from_the_command_line() {
     );
     assert!(out.contains("coop:examples/shift-board"), "{out}");
 
+    let out = run_ok(
+        coophost(data)
+            .arg("plugin")
+            .arg("inspect")
+            .arg(&wasm)
+            .args(["--coop", "velo"]),
+    );
+    assert!(
+        out.contains("coop:host/store: requested, granted"),
+        "requested vs granted: {out}"
+    );
+
     // Errors are clear and exit non-zero.
     let out = coophost(data)
         .args(["plugin", "install"])

@@ -276,7 +276,13 @@ async fn each_attack_gets_its_own_error_and_leaves_nothing() {
 
 #[tokio::test]
 async fn limits_can_be_overridden_per_plugin() {
-    let (host, token) = hostile_host(Backend::Sqlite).await;
+    for backend in backends().await {
+        limits_override(backend).await;
+    }
+}
+
+async fn limits_override(backend: Backend) {
+    let (host, token) = hostile_host(backend).await;
     let coop = host.coop("other").await;
     drop(coop);
     let admin = {
@@ -332,7 +338,13 @@ async fn limits_can_be_overridden_per_plugin() {
 
 #[tokio::test]
 async fn ungranted_imports_are_refused_or_stubbed() {
-    let host = TestHost::new(Backend::Sqlite).await;
+    for backend in backends().await {
+        ungranted(backend).await;
+    }
+}
+
+async fn ungranted(backend: Backend) {
+    let host = TestHost::new(backend).await;
     let coop = host.coop("grants").await;
     let (bytes, manifest) = component("test-misbehave");
     let refuse = Grants::Only {
