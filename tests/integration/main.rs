@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod hostile;
 mod kinds;
+mod ledger;
 mod lifecycle;
 mod runtime;
 mod shift_board;
