@@ -216,9 +216,7 @@ async fn compile_cache_is_reused_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, manifest) = component("test-kinds");
     let sha = coophost::plugins::sha256_hex(&bytes);
-    let manifest = Arc::new(
-        coophost::plugins::manifest::Manifest::parse(&manifest_for_kinds(&manifest)).unwrap(),
-    );
+    let manifest = Arc::new(coophost::plugins::manifest::Manifest::parse(&manifest).unwrap());
     let first = Engine::new(dir.path().to_path_buf()).unwrap();
     let loaded = Loaded::new(&first, 1, manifest.clone(), &sha, &bytes).unwrap();
     assert_eq!(loaded.cache, CacheOutcome::Miss);
@@ -230,8 +228,4 @@ async fn compile_cache_is_reused_across_restarts() {
         CacheOutcome::Hit,
         "a restart must not recompile"
     );
-}
-
-fn manifest_for_kinds(m: &str) -> String {
-    m.to_string()
 }

@@ -84,6 +84,16 @@ pub async fn insert(
     Ok(())
 }
 
+fn event_from_row(r: &sqlx::any::AnyRow) -> Event {
+    Event {
+        id: r.get(0),
+        plugin: r.get(1),
+        topic: r.get(2),
+        payload: serde_json::from_str(&r.get::<String, _>(3)).unwrap_or(serde_json::Value::Null),
+        created_at: r.get(4),
+    }
+}
+
 /// Events addressed to a member, newest first.
 pub async fn for_member(db: &Db, coop_id: i64, member_id: i64, limit: i64) -> Result<Vec<Event>> {
     let rows = sqlx::query(
@@ -95,17 +105,7 @@ pub async fn for_member(db: &Db, coop_id: i64, member_id: i64, limit: i64) -> Re
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Event {
-            id: r.get(0),
-            plugin: r.get(1),
-            topic: r.get(2),
-            payload: serde_json::from_str(&r.get::<String, _>(3))
-                .unwrap_or(serde_json::Value::Null),
-            created_at: r.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(event_from_row).collect())
 }
 
 /// Every event of a coop's plugin (admins and tests), oldest first.
@@ -117,15 +117,5 @@ pub async fn for_plugin(db: &Db, coop_id: i64, plugin: &str) -> Result<Vec<Event
     .bind(plugin)
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Event {
-            id: r.get(0),
-            plugin: r.get(1),
-            topic: r.get(2),
-            payload: serde_json::from_str(&r.get::<String, _>(3))
-                .unwrap_or(serde_json::Value::Null),
-            created_at: r.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(event_from_row).collect())
 }
