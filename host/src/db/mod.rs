@@ -152,12 +152,44 @@ impl Db {
     /// first could not upgrade after another writer committed
     /// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout cures).
     pub async fn begin_write(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        };
-        tx.context("failed to begin transaction")
+        if self.backend == Backend::Postgres {
+            return self
+                .pool
+                .begin()
+                .await
+                .context("failed to begin transaction");
+        }
+        // SQLite answers "database is locked" at once, without waiting for
+        // the busy timeout, when waiting could deadlock (another connection
+        // holds an older read snapshot). The other writer finishes within
+        // milliseconds: wait a little and try again.
+        let mut delay = std::time::Duration::from_millis(1);
+        for _ in 0..BUSY_RETRIES {
+            match self.pool.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => return Ok(tx),
+                Err(e) if is_busy(&e) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("failed to begin transaction")),
+            }
+        }
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("failed to begin transaction: the database stayed locked")
     }
+}
+
+/// How many times [`Db::begin_write`] retries a locked SQLite database
+/// (with back-off to 50 ms: about five seconds in all).
+pub const BUSY_RETRIES: usize = 100;
+
+/// Whether an error is SQLite's transient "database is locked".
+pub fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "5" || c == "517")
 }
 
 /// A transaction holding the write lock of one plugin namespace.

@@ -33,6 +33,9 @@ use crate::store::{CommitError, Quota};
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How many times a call is re-run when its reads went stale before commit.
 pub const MAX_ATTEMPTS: usize = 4;
+/// How many times a call is re-run because SQLite was transiently locked
+/// at commit (waiting 1 ms more each time, up to 20 ms).
+pub const MAX_BUSY_WAITS: u32 = 50;
 
 /// Instances the pooling allocator keeps slots for at once: calls beyond
 /// this many in flight wait for the runtime's own back-pressure (each call
@@ -370,7 +373,10 @@ pub async fn call(
     let params = json::params_from_json(&types.params, args)
         .map_err(|e| CallError::BadArguments(e.to_string()))?;
     let limits = scope.limits;
-    for attempt in 1..=MAX_ATTEMPTS {
+    let mut busy_waits = 0u32;
+    let mut attempt = 0;
+    while attempt < MAX_ATTEMPTS {
+        attempt += 1;
         let mut store = Store::new(&engine.engine, CallState::new(scope.clone()));
         store.limiter(|s| s.limiter());
         store.epoch_deadline_async_yield_and_update(1);
@@ -464,6 +470,19 @@ pub async fn call(
             Err(CommitError::Conflict) => {
                 tracing::debug!(plugin = %plugin.name, function, attempt, "stale reads at commit; re-running call");
                 continue;
+            }
+            Err(CommitError::Busy) if busy_waits < MAX_BUSY_WAITS => {
+                // A locked SQLite file is not a conflict: wait and re-run
+                // without using up an attempt.
+                busy_waits += 1;
+                attempt -= 1;
+                tokio::time::sleep(Duration::from_millis(u64::from(busy_waits.min(20)))).await;
+                continue;
+            }
+            Err(CommitError::Busy) => {
+                return Err(CallError::Internal(anyhow::anyhow!(
+                    "the database stayed locked through {MAX_BUSY_WAITS} retries"
+                )));
             }
             Err(CommitError::Quota(msg)) => return Err(CallError::StoreQuota(msg)),
             Err(CommitError::Db(e)) => return Err(CallError::Internal(e.into())),

@@ -57,6 +57,8 @@ struct Scan {
 pub enum CommitError {
     /// Something the call read changed meanwhile: re-run the call.
     Conflict,
+    /// SQLite was transiently locked: re-run the call after a short wait.
+    Busy,
     /// The commit would take the namespace past its store quota.
     Quota(String),
     /// The database failed.
@@ -76,13 +78,8 @@ pub struct Quota {
 /// (another process, or a checkpoint, held the file): the call is re-run
 /// like any other conflict instead of failing.
 fn commit_error(e: sqlx::Error) -> CommitError {
-    let busy = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "5" || c == "517");
-    if busy {
-        tracing::debug!("sqlite busy at commit; re-running the call");
-        CommitError::Conflict
+    if crate::db::is_busy(&e) {
+        CommitError::Busy
     } else {
         CommitError::Db(e.into())
     }
