@@ -16,4 +16,5 @@ pub mod ledger;
 pub mod metrics;
 pub mod plugins;
 pub mod runtime;
+pub mod shifts;
 pub mod store;

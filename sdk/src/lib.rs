@@ -47,6 +47,7 @@ pub mod kv;
 pub mod log;
 pub mod membership;
 mod money;
+pub mod shifts;
 pub mod store;
 
 pub use error::Error;
@@ -116,6 +117,7 @@ macro_rules! generate {
                 "coop:host/config@0.1.0": ::coophost_sdk::wit::coop::host::config,
                 "coop:host/events@0.1.0": ::coophost_sdk::wit::coop::host::events,
                 "coop:host/log@0.1.0": ::coophost_sdk::wit::coop::host::log,
+                "coop:host/shifts@0.1.0": ::coophost_sdk::wit::coop::host::shifts,
             },
             $($option)*
         });

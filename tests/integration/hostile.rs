@@ -429,7 +429,7 @@ async fn ungranted(backend: Backend) {
     );
     assert_eq!(
         body["capabilities"]["requested"],
-        json!(["events", "log", "store"]),
+        json!(["events", "identity", "log", "shifts", "store"]),
         "{body}"
     );
     host.finish().await;

@@ -11,3 +11,4 @@ mod ledger;
 mod lifecycle;
 mod runtime;
 mod shift_board;
+mod shifts;

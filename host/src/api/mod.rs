@@ -21,7 +21,7 @@ pub use openapi::{HOST_ROUTES, RouteDoc};
 use crate::app::App;
 use crate::error::Error;
 use crate::identity::{self, Actor, Coop, Principal};
-use crate::{events, plugins};
+use crate::{events, plugins, shifts};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -59,6 +59,14 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/coops/{coop}/interfaces", get(list_interfaces))
         .route("/v1/coops/{coop}/notifications", get(notifications))
+        .route("/v1/coops/{coop}/shifts", get(list_shifts))
+        .route("/v1/coops/{coop}/shifts/current", get(current_shift))
+        .route("/v1/coops/{coop}/shifts/start", post(start_shift))
+        .route("/v1/coops/{coop}/shifts/end", post(end_shift))
+        .route(
+            "/v1/coops/{coop}/me/worker-status",
+            get(get_worker_status).put(set_worker_status),
+        )
         .route(
             "/v1/coops/{coop}/call/{package}/{interface}/{function}",
             post(call),
@@ -484,6 +492,114 @@ async fn notifications(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json
         None => vec![],
     };
     Ok(Json(json!({"notifications": list})))
+}
+
+/// The caller's own member id, for routes about oneself.
+fn own_member(actor: &Actor) -> ApiResult<i64> {
+    actor.member_id.ok_or_else(|| {
+        Error::Forbidden(
+            "only members act for themselves here; service keys and operators cannot".into(),
+        )
+        .into()
+    })
+}
+
+/// The caller as a worker: shifts are for the `worker` role.
+fn own_worker(actor: &Actor) -> ApiResult<i64> {
+    let id = own_member(actor)?;
+    if !actor.has_role("worker") {
+        return Err(
+            Error::Forbidden("only members with the worker role work shifts".into()).into(),
+        );
+    }
+    Ok(id)
+}
+
+async fn start_shift(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, actor) = t.member()?;
+    let id = own_worker(&actor)?;
+    let shift = shifts::start(&app.db, coop.id, id, app.clock.now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(json!({"shift": shift}))))
+}
+
+async fn end_shift(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let id = own_worker(&actor)?;
+    let shift = shifts::end(&app.db, coop.id, id, app.clock.now_ms()).await?;
+    let ms = shift.on_shift_ms(app.clock.now_ms());
+    Ok(Json(json!({"shift": shift, "on_shift_ms": ms})))
+}
+
+async fn current_shift(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let id = own_member(&actor)?;
+    let now = app.clock.now_ms();
+    let shift = shifts::current(&app.db, coop.id, id).await?;
+    let ms = shift.as_ref().map(|s| s.on_shift_ms(now));
+    Ok(Json(json!({"shift": shift, "on_shift_ms": ms})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShiftQuery {
+    member: Option<i64>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn list_shifts(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    query: Result<axum::extract::Query<ShiftQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let axum::extract::Query(q) =
+        query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+    let member = match q.member {
+        Some(m) if Some(m) != actor.member_id => {
+            if !actor.has_role("admin") {
+                return Err(
+                    Error::Forbidden("only admins read other members' shifts".into()).into(),
+                );
+            }
+            m
+        }
+        _ => own_member(&actor)?,
+    };
+    let now = app.clock.now_ms();
+    let to = q.to.unwrap_or(now + 1);
+    let from = q.from.unwrap_or(to - 31 * 24 * 3_600_000);
+    let list = shifts::list(&app.db, coop.id, member, from, to).await?;
+    let total: i64 = list
+        .iter()
+        .map(|s| s.ended_at.unwrap_or(now).min(to) - s.started_at.max(from))
+        .map(|d| d.max(0))
+        .sum();
+    Ok(Json(
+        json!({"member": member, "from": from, "to": to, "shifts": list, "on_shift_ms": total}),
+    ))
+}
+
+async fn get_worker_status(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let id = own_member(&actor)?;
+    Ok(Json(
+        json!({"worker_status": shifts::status(&app.db, coop.id, id).await?}),
+    ))
+}
+
+async fn set_worker_status(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(status): Body<shifts::WorkerStatus>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let id = own_member(&actor)?;
+    shifts::set_status(&app.db, coop.id, id, &status).await?;
+    Ok(Json(json!({"worker_status": status})))
 }
 
 async fn call(

@@ -157,6 +157,42 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         access: "members",
     },
     RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/shifts",
+        summary: "The caller's shifts in a period (admins: ?member=ID), with on-shift time",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/shifts/current",
+        summary: "The caller's open shift, if any",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/shifts/start",
+        summary: "Start the caller's shift (workers)",
+        access: "workers",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/shifts/end",
+        summary: "End the caller's shift (workers)",
+        access: "workers",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/me/worker-status",
+        summary: "The caller's worker status",
+        access: "members",
+    },
+    RouteDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/me/worker-status",
+        summary: "Choose one's worker status: independent, salaried or cae (with cae_name); the coop cannot override it",
+        access: "the member themself",
+    },
+    RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/call/{package}/{interface}/{function}",
         summary: "Call a function of an interface the coop serves (generic form)",

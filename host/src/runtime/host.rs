@@ -24,13 +24,22 @@ wasmtime::component::bindgen!({
 
 use coop::host::types::Error as WitError;
 use coop::host::{
-    config, events as wit_events, identity as wit_identity, log, membership, store, types,
+    config, events as wit_events, identity as wit_identity, log, membership, shifts as wit_shifts,
+    store, types,
 };
 
 use super::limits::{LimitHit, Limits, MemoryLimiter};
 
 /// The `coop:host` interfaces a coop can grant; `types` needs no grant.
-pub const GRANTABLE: &[&str] = &["identity", "membership", "store", "config", "events", "log"];
+pub const GRANTABLE: &[&str] = &[
+    "identity",
+    "membership",
+    "store",
+    "config",
+    "events",
+    "log",
+    "shifts",
+];
 
 /// A host function of an interface the coop did not grant was called, in
 /// a function with no error channel: the call fails with 403.
@@ -504,5 +513,30 @@ impl log::Host for CallState {
             log::Level::Error => tracing::error!(coop = %coop, plugin = %plugin, "{message}"),
         }
         Ok(())
+    }
+}
+
+impl wit_shifts::Host for CallState {
+    async fn current(
+        &mut self,
+        member: String,
+    ) -> wasmtime::Result<Result<Option<wit_shifts::OpenShift>, WitError>> {
+        if let Err(e) = self.gate("shifts")? {
+            return Ok(Err(e));
+        }
+        let s = self.scope.clone();
+        let Some(member_id) = resolve_member(&s, &member).await? else {
+            return Ok(Err(WitError::NotFound(format!(
+                "member {member:?} is not a member id this plugin was given"
+            ))));
+        };
+        let now = s.clock.now_ms();
+        match crate::shifts::current(&s.db, s.actor.coop_id, member_id).await {
+            Ok(shift) => Ok(Ok(shift.map(|sh| wit_shifts::OpenShift {
+                started_at: sh.started_at as u64,
+                on_shift_ms: sh.on_shift_ms(now) as u64,
+            }))),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
     }
 }

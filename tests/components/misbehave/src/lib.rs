@@ -103,6 +103,11 @@ impl Guest for Misbehave {
         Ok(())
     }
 
+    fn my_shift() -> Result<Option<u64>, Error> {
+        let me = coophost_sdk::identity::require_member("only members work shifts")?;
+        Ok(coophost_sdk::shifts::current(&me)?.map(|s| s.on_shift_ms))
+    }
+
     fn write_big(key: String, bytes: u32) -> Result<u64, Error> {
         store::set(&key, &vec![7u8; bytes as usize], None)
     }
