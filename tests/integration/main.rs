@@ -9,6 +9,7 @@ mod hostile;
 mod kinds;
 mod ledger;
 mod lifecycle;
+mod policies;
 mod runtime;
 mod shift_board;
 mod shifts;

@@ -21,6 +21,7 @@ pub use openapi::{HOST_ROUTES, RouteDoc};
 use crate::app::App;
 use crate::error::Error;
 use crate::identity::{self, Actor, Coop, Principal};
+use crate::ledger::policies;
 use crate::{events, plugins, shifts};
 
 /// Largest request body accepted, in bytes.
@@ -66,6 +67,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/coops/{coop}/me/worker-status",
             get(get_worker_status).put(set_worker_status),
+        )
+        .route(
+            "/v1/coops/{coop}/split-policies",
+            get(list_split).post(set_split),
+        )
+        .route(
+            "/v1/coops/{coop}/earnings-floor",
+            get(list_floor).post(set_floor),
         )
         .route(
             "/v1/coops/{coop}/call/{package}/{interface}/{function}",
@@ -600,6 +609,78 @@ async fn set_worker_status(
     let id = own_member(&actor)?;
     shifts::set_status(&app.db, coop.id, id, &status).await?;
     Ok(Json(json!({"worker_status": status})))
+}
+
+async fn list_split(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let history = policies::split_history(&app.db, coop.id).await?;
+    let current = policies::split_in_effect(&app.db, coop.id, app.clock.now_ms()).await?;
+    Ok(Json(json!({"in_effect": current, "history": history})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSplit {
+    terms: crate::ledger::split::SplitTerms,
+    effective_from: Option<i64>,
+    reason: String,
+}
+
+async fn set_split(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<NewSplit>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, actor) = t.admin()?;
+    let now = app.clock.now_ms();
+    let record = policies::set_split(
+        &app.db,
+        coop.id,
+        b.terms,
+        b.effective_from.unwrap_or(now),
+        actor.member_id,
+        &b.reason,
+        now,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"policy": record}))))
+}
+
+async fn list_floor(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    Ok(Json(
+        json!({"history": policies::floor_history(&app.db, coop.id).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFloor {
+    per_hour: i64,
+    currency: String,
+    effective_from: Option<i64>,
+    reason: String,
+}
+
+async fn set_floor(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<NewFloor>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, actor) = t.admin()?;
+    let now = app.clock.now_ms();
+    let record = policies::set_floor(
+        &app.db,
+        coop.id,
+        b.per_hour,
+        &b.currency,
+        b.effective_from.unwrap_or(now),
+        actor.member_id,
+        &b.reason,
+        now,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"floor": record}))))
 }
 
 async fn call(

@@ -193,6 +193,30 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         access: "the member themself",
     },
     RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/split-policies",
+        summary: "The value split in effect and every version with who set it and why",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/split-policies",
+        summary: "Record a new split policy version from a date (no retroactive change)",
+        access: "admins, until governance decides it",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/earnings-floor",
+        summary: "Every version of the hourly earnings floor",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/earnings-floor",
+        summary: "Record a new hourly floor (minor units per on-shift hour) from a date",
+        access: "admins, until governance decides it",
+    },
+    RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/call/{package}/{interface}/{function}",
         summary: "Call a function of an interface the coop serves (generic form)",

@@ -28,6 +28,7 @@ pub mod floor;
 pub mod hold;
 pub mod iban;
 pub mod money;
+pub mod policies;
 pub mod repo;
 pub mod sepa;
 pub mod split;
