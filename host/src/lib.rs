@@ -16,5 +16,6 @@ pub mod ledger;
 pub mod metrics;
 pub mod plugins;
 pub mod runtime;
+pub mod scheduler;
 pub mod shifts;
 pub mod store;

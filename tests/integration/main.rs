@@ -11,5 +11,6 @@ mod ledger;
 mod lifecycle;
 mod policies;
 mod runtime;
+mod scheduler;
 mod shift_board;
 mod shifts;

@@ -68,6 +68,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/coops/{coop}/me/worker-status",
             get(get_worker_status).put(set_worker_status),
         )
+        .route("/v1/coops/{coop}/jobs", get(list_jobs))
         .route(
             "/v1/coops/{coop}/split-policies",
             get(list_split).post(set_split),
@@ -609,6 +610,13 @@ async fn set_worker_status(
     let id = own_member(&actor)?;
     shifts::set_status(&app.db, coop.id, id, &status).await?;
     Ok(Json(json!({"worker_status": status})))
+}
+
+async fn list_jobs(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.admin()?;
+    Ok(Json(
+        json!({"jobs": crate::scheduler::list(&app.db, coop.id, 200).await?}),
+    ))
 }
 
 async fn list_split(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {

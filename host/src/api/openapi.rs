@@ -217,6 +217,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         access: "admins, until governance decides it",
     },
     RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/jobs",
+        summary: "The coop's scheduled jobs: due time, status, attempts, last error",
+        access: "admins",
+    },
+    RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/call/{package}/{interface}/{function}",
         summary: "Call a function of an interface the coop serves (generic form)",
