@@ -123,7 +123,7 @@ async fn workers_own_their_shifts_and_plugins_read_them() {
                 Method::PUT,
                 "/v1/coops/shifts/me/worker-status",
                 Some(&worker),
-                Some(json!({"status": "cae", "cae_name": "Coopaname"})),
+                Some(json!({"status": "cae", "name": "coopaname"})),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
@@ -137,7 +137,7 @@ async fn workers_own_their_shifts_and_plugins_read_them() {
             .await;
         assert_eq!(
             body["worker_status"],
-            json!({"status": "cae", "cae_name": "Coopaname"})
+            json!({"status": "cae", "name": "coopaname"})
         );
         let (s, _) = host
             .request(

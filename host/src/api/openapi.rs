@@ -189,7 +189,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "put",
         path: "/v1/coops/{coop}/me/worker-status",
-        summary: "Choose one's worker status: independent, salaried or cae (with cae_name); the coop cannot override it",
+        summary: "Choose one's worker status: independent, salaried or cae (with the CAE name); the coop cannot override it",
         access: "the member themself",
     },
     RouteDoc {

@@ -4,7 +4,7 @@
 //! invent shift time, since the earnings floor pays for it. Plugins read
 //! shifts through `coop:host/shifts` only.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::Row;
 
 use crate::db::Db;
@@ -134,20 +134,7 @@ pub async fn list(
     Ok(rows.iter().map(shift_from_row).collect())
 }
 
-/// How a worker is employed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "lowercase", deny_unknown_fields)]
-pub enum WorkerStatus {
-    /// Self-employed.
-    Independent,
-    /// Salaried by the coop.
-    Salaried,
-    /// Salaried through a business and employment coop (CAE).
-    Cae {
-        /// The CAE's name, e.g. `Coopaname`.
-        cae_name: String,
-    },
-}
+pub use crate::ledger::split::WorkerStatus;
 
 /// A worker's status.
 pub async fn status(db: &Db, coop_id: i64, member_id: i64) -> Result<WorkerStatus> {
@@ -162,7 +149,7 @@ pub async fn status(db: &Db, coop_id: i64, member_id: i64) -> Result<WorkerStatu
     Ok(match s.as_str() {
         "salaried" => WorkerStatus::Salaried,
         "cae" => WorkerStatus::Cae {
-            cae_name: row.get::<Option<String>, _>(1).unwrap_or_default(),
+            name: row.get::<Option<String>, _>(1).unwrap_or_default(),
         },
         _ => WorkerStatus::Independent,
     })
@@ -179,14 +166,14 @@ pub async fn set_status(
     let (s, cae) = match status {
         WorkerStatus::Independent => ("independent", None),
         WorkerStatus::Salaried => ("salaried", None),
-        WorkerStatus::Cae { cae_name } => {
-            let name = cae_name.trim();
-            if name.is_empty() || name.len() > 200 {
-                return Err(Error::Invalid(
-                    "cae_name must be 1 to 200 characters".into(),
-                ));
-            }
-            ("cae", Some(name.to_string()))
+        WorkerStatus::Cae { name } => {
+            // The CAE's fee goes to the ledger account `cae:<name>`.
+            crate::ledger::account::AccountKind::cae(name).map_err(|e| {
+                Error::Invalid(format!(
+                    "CAE name {name:?}: {e}; use letters, digits, '.', '_', ':' or '-'"
+                ))
+            })?;
+            ("cae", Some(name.clone()))
         }
     };
     sqlx::query(
@@ -229,11 +216,11 @@ mod tests {
     #[test]
     fn status_json_is_tagged() {
         let s: WorkerStatus =
-            serde_json::from_str(r#"{"status":"cae","cae_name":"Coopaname"}"#).unwrap();
+            serde_json::from_str(r#"{"status":"cae","name":"coopaname"}"#).unwrap();
         assert_eq!(
             s,
             WorkerStatus::Cae {
-                cae_name: "Coopaname".into()
+                name: "coopaname".into()
             }
         );
         assert!(serde_json::from_str::<WorkerStatus>(r#"{"status":"boss"}"#).is_err());
