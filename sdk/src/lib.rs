@@ -47,6 +47,7 @@ pub mod kv;
 pub mod log;
 pub mod membership;
 mod money;
+pub mod payments;
 pub mod shifts;
 pub mod store;
 
@@ -118,6 +119,7 @@ macro_rules! generate {
                 "coop:host/events@0.1.0": ::coophost_sdk::wit::coop::host::events,
                 "coop:host/log@0.1.0": ::coophost_sdk::wit::coop::host::log,
                 "coop:host/shifts@0.1.0": ::coophost_sdk::wit::coop::host::shifts,
+                "coop:host/payments@0.1.0": ::coophost_sdk::wit::coop::host::payments,
             },
             $($option)*
         });

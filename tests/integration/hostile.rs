@@ -429,7 +429,7 @@ async fn ungranted(backend: Backend) {
     );
     assert_eq!(
         body["capabilities"]["requested"],
-        json!(["events", "identity", "log", "shifts", "store"]),
+        json!(["events", "identity", "log", "payments", "shifts", "store"]),
         "{body}"
     );
     host.finish().await;

@@ -9,6 +9,7 @@ mod hostile;
 mod kinds;
 mod ledger;
 mod lifecycle;
+mod payments;
 mod policies;
 mod runtime;
 mod scheduler;

@@ -148,14 +148,9 @@ pub async fn post(db: &Db, coop_id: i64, tx: &Transaction) -> Result<Posted> {
     post_with(db, coop_id, tx, None).await
 }
 
-async fn post_with(
-    db: &Db,
-    coop_id: i64,
-    tx: &Transaction,
-    reverses: Option<i64>,
-) -> Result<Posted> {
-    tx.validate().map_err(invalid)?;
-    let fingerprint = tx.fingerprint();
+/// The net balance changes of `tx` in lock order: by code then currency,
+/// bytewise on both backends.
+fn sorted_changes(tx: &Transaction) -> Result<Vec<Change>> {
     let mut changes: Vec<Change> = tx
         .net_changes()
         .map_err(invalid)?
@@ -167,10 +162,21 @@ async fn post_with(
             delta,
         })
         .collect();
-    // The lock order: by code then currency, bytewise on both backends.
     changes.sort_by(|a, b| {
         (a.code.as_str(), a.currency.as_str()).cmp(&(b.code.as_str(), b.currency.as_str()))
     });
+    Ok(changes)
+}
+
+async fn post_with(
+    db: &Db,
+    coop_id: i64,
+    tx: &Transaction,
+    reverses: Option<i64>,
+) -> Result<Posted> {
+    tx.validate().map_err(invalid)?;
+    let fingerprint = tx.fingerprint();
+    let changes = sorted_changes(tx)?;
     for _ in 0..MAX_POST_ATTEMPTS {
         match try_post(db, coop_id, tx, &fingerprint, &changes, reverses).await {
             Ok(posted) => return Ok(posted),
@@ -193,6 +199,45 @@ async fn try_post(
     reverses: Option<i64>,
 ) -> std::result::Result<Posted, Attempt> {
     let mut dbtx = db.begin_write().await?;
+    match post_on(&mut dbtx, coop_id, tx, fingerprint, changes, reverses).await {
+        Ok(posted) if !posted.replayed => {
+            dbtx.commit().await?;
+            Ok(posted)
+        }
+        other => {
+            dbtx.rollback().await?;
+            other
+        }
+    }
+}
+
+/// Post a transaction inside a database transaction the caller owns (a
+/// plugin call's commit), so the money moves only if everything else the
+/// call did commits too. A replay returns the first result; a concurrent
+/// post of the same key, an overdraft or a reused key are errors, and the
+/// caller drops its transaction.
+pub async fn post_in(conn: &mut AnyConnection, coop_id: i64, tx: &Transaction) -> Result<Posted> {
+    tx.validate().map_err(invalid)?;
+    let fingerprint = tx.fingerprint();
+    let changes = sorted_changes(tx)?;
+    match post_on(conn, coop_id, tx, &fingerprint, &changes, None).await {
+        Ok(posted) => Ok(posted),
+        Err(Attempt::Failed(e)) => Err(e),
+        Err(Attempt::Race) => Err(Error::Conflict(format!(
+            "idempotency key {:?} is being posted concurrently: retry",
+            tx.idempotency_key
+        ))),
+    }
+}
+
+async fn post_on(
+    dbtx: &mut AnyConnection,
+    coop_id: i64,
+    tx: &Transaction,
+    fingerprint: &str,
+    changes: &[Change],
+    reverses: Option<i64>,
+) -> std::result::Result<Posted, Attempt> {
     let existing = sqlx::query(
         "SELECT id, fingerprint FROM ledger_transactions WHERE coop_id = $1 AND idempotency_key = $2",
     )
@@ -201,7 +246,6 @@ async fn try_post(
     .fetch_optional(&mut *dbtx)
     .await?;
     if let Some(row) = existing {
-        dbtx.rollback().await?;
         let stored: String = row.get(1);
         if stored == fingerprint {
             return Ok(Posted {
@@ -223,7 +267,6 @@ async fn try_post(
         .fetch_optional(&mut *dbtx)
         .await?;
         if let Some(row) = by {
-            dbtx.rollback().await?;
             let by: String = row.get(0);
             return Err(Attempt::Failed(Error::Conflict(format!(
                 "transaction {original} was already reversed by {by:?}"
@@ -249,28 +292,18 @@ async fn try_post(
     let id: i64 = match inserted {
         Ok(row) => row.get(0),
         Err(e) if is_unique_violation(&e) => {
-            dbtx.rollback().await?;
             return Err(Attempt::Race);
         }
         Err(e) => return Err(e.into()),
     };
     for change in changes {
-        if let Err(e) = apply_change(&mut dbtx, coop_id, change).await {
-            dbtx.rollback().await?;
+        if let Err(e) = apply_change(dbtx, coop_id, change).await {
             return Err(Attempt::Failed(e));
         }
     }
     for (chunk_index, chunk) in tx.postings.chunks(POSTINGS_PER_INSERT).enumerate() {
-        insert_postings(
-            &mut dbtx,
-            coop_id,
-            id,
-            chunk_index * POSTINGS_PER_INSERT,
-            chunk,
-        )
-        .await?;
+        insert_postings(dbtx, coop_id, id, chunk_index * POSTINGS_PER_INSERT, chunk).await?;
     }
-    dbtx.commit().await?;
     Ok(Posted {
         id,
         replayed: false,

@@ -24,8 +24,8 @@ wasmtime::component::bindgen!({
 
 use coop::host::types::Error as WitError;
 use coop::host::{
-    config, events as wit_events, identity as wit_identity, log, membership, shifts as wit_shifts,
-    store, types,
+    config, events as wit_events, identity as wit_identity, log, membership,
+    payments as wit_payments, shifts as wit_shifts, store, types,
 };
 
 use super::limits::{LimitHit, Limits, MemoryLimiter};
@@ -39,6 +39,7 @@ pub const GRANTABLE: &[&str] = &[
     "events",
     "log",
     "shifts",
+    "payments",
 ];
 
 /// A host function of an interface the coop did not grant was called, in
@@ -78,6 +79,8 @@ pub struct CallState {
     pub(super) scope: CallScope,
     pub(super) tx: CallTx,
     pub(super) events: Vec<PendingEvent>,
+    /// Ledger transactions the call asked for, posted at commit.
+    pub(super) ledger: Vec<crate::ledger::transaction::Transaction>,
     caller_pseudo: Option<Option<String>>,
     log_bytes: u64,
     host_calls: u64,
@@ -96,6 +99,7 @@ impl CallState {
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
             scope,
             events: Vec::new(),
+            ledger: Vec::new(),
             caller_pseudo: None,
             log_bytes: 0,
             host_calls: 0,
@@ -536,6 +540,196 @@ impl wit_shifts::Host for CallState {
                 started_at: sh.started_at as u64,
                 on_shift_ms: sh.on_shift_ms(now) as u64,
             }))),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+}
+
+/// How long a charge stays in escrow before the host gives it back.
+pub const HOLD_TTL_MS: i64 = 7 * 24 * 3_600_000;
+
+fn ledger_err(e: crate::ledger::error::LedgerError) -> WitError {
+    WitError::Invalid(e.to_string())
+}
+
+/// The escrow reference of a plugin's order: plugins cannot reach each
+/// other's orders.
+fn order_ref(plugin: &str, order: &str) -> Result<String, WitError> {
+    let ok = (1..=64).contains(&order.len())
+        && order
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(format!("{plugin}.{order}"))
+    } else {
+        Err(WitError::Invalid(format!(
+            "order {order:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'"
+        )))
+    }
+}
+
+fn money_in(m: &types::Money) -> Result<crate::ledger::money::Money, WitError> {
+    let currency = crate::ledger::money::Currency::parse(&m.currency).map_err(ledger_err)?;
+    if m.amount <= 0 {
+        return Err(WitError::Invalid(format!(
+            "amount must be positive, got {}",
+            m.amount
+        )));
+    }
+    Ok(crate::ledger::money::Money {
+        amount: m.amount,
+        currency,
+    })
+}
+
+impl wit_payments::Host for CallState {
+    async fn charge(
+        &mut self,
+        order: String,
+        amount: types::Money,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.gate("payments")? {
+            return Ok(Err(e));
+        }
+        if self.scope.actor.member_id.is_none() && self.scope.actor.service_key.is_none() {
+            return Ok(Err(WitError::AccessDenied(
+                "only a logged-in customer can be charged".into(),
+            )));
+        }
+        let (order_ref, money) = match (order_ref(&self.scope.plugin, &order), money_in(&amount)) {
+            (Ok(o), Ok(m)) => (o, m),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        let now = self.scope.clock.now_ms();
+        match crate::ledger::hold::Hold::authorise(&order_ref, money, now, now + HOLD_TTL_MS) {
+            Ok((_, tx)) => {
+                self.ledger.push(tx);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(ledger_err(e))),
+        }
+    }
+
+    async fn refund(
+        &mut self,
+        order: String,
+        amount: types::Money,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        use crate::ledger::account::AccountKind;
+        use crate::ledger::transaction::{Posting, Transaction, kinds};
+        if let Err(e) = self.gate("payments")? {
+            return Ok(Err(e));
+        }
+        let (order_ref, money) = match (order_ref(&self.scope.plugin, &order), money_in(&amount)) {
+            (Ok(o), Ok(m)) => (o, m),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        let escrow = match AccountKind::escrow(&order_ref) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(ledger_err(e))),
+        };
+        let back = crate::ledger::money::Money {
+            amount: -money.amount,
+            currency: money.currency,
+        };
+        self.ledger.push(Transaction {
+            idempotency_key: format!("refund:{order_ref}"),
+            kind: kinds::HOLD_RELEASE.to_string(),
+            memo: format!("refund of order {order}"),
+            postings: vec![
+                Posting {
+                    account: escrow,
+                    amount: back,
+                },
+                Posting {
+                    account: AccountKind::ExternalClearing,
+                    amount: money,
+                },
+            ],
+            created_at: self.scope.clock.now_ms(),
+        });
+        Ok(Ok(()))
+    }
+
+    async fn settle(
+        &mut self,
+        order: String,
+        worker: String,
+        gross: types::Money,
+    ) -> wasmtime::Result<Result<wit_payments::Settlement, WitError>> {
+        if let Err(e) = self.gate("payments")? {
+            return Ok(Err(e));
+        }
+        let (order_ref, money) = match (order_ref(&self.scope.plugin, &order), money_in(&gross)) {
+            (Ok(o), Ok(m)) => (o, m),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        let s = self.scope.clone();
+        let Some(worker_id) = resolve_member(&s, &worker).await? else {
+            return Ok(Err(WitError::NotFound(format!(
+                "member {worker:?} is not a member id this plugin was given"
+            ))));
+        };
+        let now = s.clock.now_ms();
+        let policy = match crate::ledger::policies::split_in_effect(&s.db, s.actor.coop_id, now)
+            .await
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Ok(Err(WitError::Conflict(
+                    "this coop has no value split in effect yet: its members must set one before orders are settled"
+                        .into(),
+                )));
+            }
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let status = match crate::shifts::status(&s.db, s.actor.coop_id, worker_id).await {
+            Ok(st) => st,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        match crate::ledger::split::settle(money, &policy, &status, worker_id, &order_ref, now) {
+            Ok(settlement) => {
+                let b = &settlement.breakdown;
+                let out = wit_payments::Settlement {
+                    policy_version: settlement.policy_version,
+                    worker: b.worker_net,
+                    commission: b.commission,
+                    reserve: b.reserve,
+                    solidarity: b.solidarity,
+                    community: b.community,
+                    processor_fee: b.processor_fee,
+                    cae_fee: b.cae_fee,
+                };
+                self.ledger.push(settlement.transaction);
+                Ok(Ok(out))
+            }
+            Err(e) => Ok(Err(ledger_err(e))),
+        }
+    }
+
+    async fn balance(
+        &mut self,
+        currency: String,
+    ) -> wasmtime::Result<Result<types::Money, WitError>> {
+        if let Err(e) = self.gate("payments")? {
+            return Ok(Err(e));
+        }
+        let s = self.scope.clone();
+        let Some(member_id) = s.actor.member_id else {
+            return Ok(Err(WitError::AccessDenied(
+                "only members have a wallet".into(),
+            )));
+        };
+        let cur = match crate::ledger::money::Currency::parse(&currency) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(ledger_err(e))),
+        };
+        let account = crate::ledger::account::AccountKind::MemberWallet(member_id);
+        match crate::ledger::repo::balance(&s.db, s.actor.coop_id, &account, &cur).await {
+            Ok(amount) => Ok(Ok(types::Money {
+                amount,
+                currency: cur.as_str().to_string(),
+            })),
             Err(e) => Ok(Err(to_wit(e))),
         }
     }

@@ -442,7 +442,7 @@ pub async fn call(
             });
         }
         let state = store.into_data();
-        if state.tx.is_read_only() && state.events.is_empty() {
+        if state.tx.is_read_only() && state.events.is_empty() && state.ledger.is_empty() {
             return Ok(value);
         }
         let now = scope.clock.now_ms();
@@ -461,6 +461,15 @@ pub async fn call(
                 )
                 .await
                 .map_err(|e| CallError::Internal(e.into()))?;
+                // Money moves in the same transaction as everything else the
+                // call did: all of it commits, or none.
+                for ltx in &state.ledger {
+                    if let Err(e) =
+                        crate::ledger::repo::post_in(&mut ns.tx, scope.actor.coop_id, ltx).await
+                    {
+                        return Err(ledger_refusal(e));
+                    }
+                }
                 ns.tx
                     .commit()
                     .await
@@ -489,6 +498,23 @@ pub async fn call(
         }
     }
     Err(CallError::Conflict(MAX_ATTEMPTS))
+}
+
+/// The ledger refused a posting at commit (an overdraft, a reused order):
+/// the whole call is dropped and the caller told why, as a plugin `err`.
+fn ledger_refusal(e: crate::error::Error) -> CallError {
+    use crate::error::Error;
+    let (status, tag, message) = match e {
+        Error::Conflict(m) => (409, "conflict", m),
+        Error::Invalid(m) | Error::BadRequest(m) => (422, "invalid", m),
+        Error::NotFound(m) => (404, "not-found", m),
+        other => return CallError::Internal(anyhow::Error::new(other)),
+    };
+    CallError::PluginError {
+        status,
+        error: serde_json::json!({"tag": tag, "value": message}),
+        message: format!("the ledger refused: {message}"),
+    }
 }
 
 /// A trap as a message for the caller: the kind of failure, not the guest's

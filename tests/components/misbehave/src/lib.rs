@@ -108,6 +108,30 @@ impl Guest for Misbehave {
         Ok(coophost_sdk::shifts::current(&me)?.map(|s| s.on_shift_ms))
     }
 
+    fn whoami() -> Result<Option<String>, Error> {
+        Ok(coophost_sdk::identity::member_id())
+    }
+
+    fn pay(order: String, cents: i64, trap: bool) -> Result<(), Error> {
+        coophost_sdk::payments::charge(&order, &eur(cents))?;
+        if trap {
+            panic!("trap after charging {order}");
+        }
+        Ok(())
+    }
+
+    fn refund_order(order: String, cents: i64) -> Result<(), Error> {
+        coophost_sdk::payments::refund(&order, &eur(cents))
+    }
+
+    fn settle_order(order: String, worker: String, cents: i64) -> Result<i64, Error> {
+        Ok(coophost_sdk::payments::settle(&order, &worker, &eur(cents))?.worker)
+    }
+
+    fn my_balance() -> Result<i64, Error> {
+        Ok(coophost_sdk::payments::balance("EUR")?.amount)
+    }
+
     fn write_big(key: String, bytes: u32) -> Result<u64, Error> {
         store::set(&key, &vec![7u8; bytes as usize], None)
     }
@@ -122,6 +146,13 @@ impl exports::coop::host::hooks::Guest for Misbehave {
             return Err(Error::invalid("refusing to migrate: fail-migration is set"));
         }
         Ok(())
+    }
+}
+
+fn eur(cents: i64) -> coophost_sdk::Money {
+    coophost_sdk::Money {
+        amount: cents,
+        currency: "EUR".into(),
     }
 }
 
