@@ -568,6 +568,15 @@ fn order_ref(plugin: &str, order: &str) -> Result<String, WitError> {
     }
 }
 
+/// An order's escrow reference and a positive amount, both checked.
+fn order_and_money(
+    plugin: &str,
+    order: &str,
+    m: &types::Money,
+) -> Result<(String, crate::ledger::money::Money), WitError> {
+    Ok((order_ref(plugin, order)?, money_in(m)?))
+}
+
 fn money_in(m: &types::Money) -> Result<crate::ledger::money::Money, WitError> {
     let currency = crate::ledger::money::Currency::parse(&m.currency).map_err(ledger_err)?;
     if m.amount <= 0 {
@@ -596,9 +605,9 @@ impl wit_payments::Host for CallState {
                 "only a logged-in customer can be charged".into(),
             )));
         }
-        let (order_ref, money) = match (order_ref(&self.scope.plugin, &order), money_in(&amount)) {
-            (Ok(o), Ok(m)) => (o, m),
-            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        let (order_ref, money) = match order_and_money(&self.scope.plugin, &order, &amount) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
         };
         let now = self.scope.clock.now_ms();
         match crate::ledger::hold::Hold::authorise(&order_ref, money, now, now + HOLD_TTL_MS) {
@@ -620,9 +629,9 @@ impl wit_payments::Host for CallState {
         if let Err(e) = self.gate("payments")? {
             return Ok(Err(e));
         }
-        let (order_ref, money) = match (order_ref(&self.scope.plugin, &order), money_in(&amount)) {
-            (Ok(o), Ok(m)) => (o, m),
-            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        let (order_ref, money) = match order_and_money(&self.scope.plugin, &order, &amount) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
         };
         let escrow = match AccountKind::escrow(&order_ref) {
             Ok(a) => a,
@@ -660,9 +669,9 @@ impl wit_payments::Host for CallState {
         if let Err(e) = self.gate("payments")? {
             return Ok(Err(e));
         }
-        let (order_ref, money) = match (order_ref(&self.scope.plugin, &order), money_in(&gross)) {
-            (Ok(o), Ok(m)) => (o, m),
-            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        let (order_ref, money) = match order_and_money(&self.scope.plugin, &order, &gross) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
         };
         let s = self.scope.clone();
         let Some(worker_id) = resolve_member(&s, &worker).await? else {
