@@ -664,10 +664,7 @@ async fn serve(
         "coophost listening on http://{addr} (ready in {} ms)",
         started.elapsed().as_millis()
     );
-    axum::serve(listener, crate::api::router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    crate::api::serve(listener, app)
         .await
         .context("server failed")
 }

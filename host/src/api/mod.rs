@@ -93,6 +93,15 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Serve the API on `listener` until Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
 /// The caller's credentials, from `Authorization: Bearer ...`; none means
 /// anonymous.
 pub struct Auth(pub Principal, pub Option<String>);
