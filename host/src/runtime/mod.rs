@@ -432,9 +432,7 @@ pub async fn call(
             });
         }
         let value = json::results_to_json(&results);
-        let size = serde_json::to_vec(&value)
-            .map(|v| v.len() as u64)
-            .unwrap_or(u64::MAX);
+        let size = json_size(&value);
         if size > limits.result_bytes {
             return Err(CallError::ResultTooLarge {
                 size,
@@ -514,6 +512,26 @@ fn ledger_refusal(e: crate::error::Error) -> CallError {
         status,
         error: serde_json::json!({"tag": tag, "value": message}),
         message: format!("the ledger refused: {message}"),
+    }
+}
+
+/// The size of `value` as JSON, counted without building the text (this
+/// runs on every call).
+fn json_size(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, value) {
+        Ok(()) => c.0,
+        Err(_) => u64::MAX,
     }
 }
 
