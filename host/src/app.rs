@@ -15,6 +15,20 @@ use crate::identity::{Actor, Coop};
 use crate::plugins::{self, manifest::ANYONE};
 use crate::runtime::{self, CallError, CallScope, Engine, Limits, Loaded};
 
+/// How often the background scheduler looks for due jobs.
+pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// Jobs claimed per scheduler tick.
+pub const JOBS_PER_TICK: i64 = 32;
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| "host".to_string())
+}
+
 /// One host: database, clock, engine, loaded plugins.
 pub struct App {
     /// The database.
@@ -84,6 +98,51 @@ impl App {
             .expect("plugin map poisoned")
             .insert(plugin_id, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Run the due scheduler jobs once as `owner` (a name unique to this
+    /// host process): make sure every coop's recurring jobs exist, claim
+    /// what is due and dispatch each job by kind. Returns how many ran.
+    pub async fn run_jobs_once(&self, owner: &str) -> Result<usize> {
+        let now = self.clock.now_ms();
+        crate::payments::jobs::ensure_recurring(&self.db, now).await?;
+        let db = self.db.clone();
+        crate::scheduler::run_due(&self.db, owner, now, JOBS_PER_TICK, |job| {
+            let db = db.clone();
+            async move {
+                if crate::payments::jobs::handles(&job.kind) {
+                    crate::payments::jobs::handle(&db, &job, now)
+                        .await
+                        .map_err(|e| e.to_string())
+                } else {
+                    Err(format!("no handler for job kind {:?}", job.kind))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Run the scheduler in the background for as long as the process
+    /// lives: every [`SCHEDULER_TICK`], or again at once while jobs keep
+    /// coming due. Errors are logged and the loop goes on.
+    pub fn spawn_scheduler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        let owner = format!(
+            "{}:{}:{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::rngs::OsRng.next_u32()
+        );
+        tokio::spawn(async move {
+            loop {
+                match app.run_jobs_once(&owner).await {
+                    Ok(n) if n as i64 >= JOBS_PER_TICK => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+                }
+                tokio::time::sleep(SCHEDULER_TICK).await;
+            }
+        })
     }
 
     /// Load every active plugin of every coop (at start-up, to warm caches).

@@ -664,6 +664,7 @@ async fn serve(
         "coophost listening on http://{addr} (ready in {} ms)",
         started.elapsed().as_millis()
     );
+    app.spawn_scheduler();
     crate::api::serve(listener, app)
         .await
         .context("server failed")

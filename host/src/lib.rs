@@ -14,6 +14,7 @@ pub mod events;
 pub mod identity;
 pub mod ledger;
 pub mod metrics;
+pub mod payments;
 pub mod plugins;
 pub mod runtime;
 pub mod scheduler;

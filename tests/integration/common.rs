@@ -202,6 +202,23 @@ impl TestHost {
         body["token"].as_str().expect("token").to_string()
     }
 
+    /// Log in again a member added by [`TestHost::member`] (sessions expire
+    /// after 12 hours of test clock).
+    pub async fn login(&self, email: &str) -> String {
+        let (status, body) = self
+            .request(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(
+                    serde_json::json!({"email": email, "password": "correct horse battery staple"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login failed: {body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
     /// Install a built component into a coop.
     pub async fn install(&self, coop: &Coop, name: &str) {
         let (bytes, manifest) = component(name);

@@ -10,6 +10,7 @@ mod kinds;
 mod ledger;
 mod lifecycle;
 mod payments;
+mod payouts;
 mod policies;
 mod runtime;
 mod scheduler;

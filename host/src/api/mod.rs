@@ -1,6 +1,7 @@
 //! The JSON API: the only code that knows HTTP request shapes (axum).
 
 mod error;
+mod money;
 mod openapi;
 
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/coops/{coop}/call/{package}/{interface}/{function}",
             post(call),
         )
+        .merge(money::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -670,33 +672,14 @@ async fn list_floor(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Va
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewFloor {
-    per_hour: i64,
-    currency: String,
-    effective_from: Option<i64>,
-    reason: String,
-}
-
 async fn set_floor(
     State(app): State<Arc<App>>,
     t: Tenant,
-    Body(b): Body<NewFloor>,
+    Body(b): Body<policies::NewFloor>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
-    let now = app.clock.now_ms();
-    let record = policies::set_floor(
-        &app.db,
-        coop.id,
-        b.per_hour,
-        &b.currency,
-        b.effective_from.unwrap_or(now),
-        actor.member_id,
-        &b.reason,
-        now,
-    )
-    .await?;
+    let record =
+        policies::set_floor(&app.db, coop.id, &b, actor.member_id, app.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!({"floor": record}))))
 }
 

@@ -131,6 +131,9 @@ pub enum LedgerError {
         /// The part it was to come out of.
         part: i64,
     },
+    /// A period that is not a month `YYYY-MM`.
+    #[error("{0}")]
+    InvalidPeriod(String),
     /// A time interval whose end is before its start.
     #[error("invalid interval: end {end} ms is before start {start} ms")]
     InvalidInterval {

@@ -3,7 +3,7 @@
 //! governance issue lands, admins set them; governance will become the
 //! only path.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::floor::FloorRate;
@@ -25,6 +25,55 @@ pub struct PolicyRecord {
     pub set_at: i64,
 }
 
+/// What the host does when a worker's period earnings fall short of the
+/// floor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnShortfall {
+    /// Pay the difference from the solidarity fund (a normal balanced
+    /// transaction); what the fund cannot cover is flagged.
+    #[default]
+    TopUp,
+    /// Publish the shortfall (the coop's public floor report) and pay
+    /// nothing automatically.
+    Flag,
+}
+
+impl OnShortfall {
+    /// The stored and JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnShortfall::TopUp => "top-up",
+            OnShortfall::Flag => "flag",
+        }
+    }
+
+    fn parse(s: &str) -> OnShortfall {
+        if s == "flag" {
+            OnShortfall::Flag
+        } else {
+            OnShortfall::TopUp
+        }
+    }
+}
+
+/// A floor rate to record.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFloor {
+    /// Minor units of `currency` per on-shift hour, positive.
+    pub per_hour: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// From when, ms since the epoch; now if absent.
+    pub effective_from: Option<i64>,
+    /// Top up or flag a shortfall; top up if absent.
+    #[serde(default)]
+    pub on_shortfall: OnShortfall,
+    /// Why (published).
+    pub reason: String,
+}
+
 /// A stored floor rate and its record.
 #[derive(Clone, Debug, Serialize)]
 pub struct FloorRecord {
@@ -34,6 +83,8 @@ pub struct FloorRecord {
     pub rate: FloorRate,
     /// Currency of the rate.
     pub currency: String,
+    /// What a shortfall under this rate leads to.
+    pub on_shortfall: OnShortfall,
     /// The member who set it, if a member did.
     pub set_by: Option<i64>,
     /// Why.
@@ -141,21 +192,19 @@ pub async fn split_in_effect(db: &Db, coop_id: i64, at: i64) -> Result<Option<Sp
     Ok(SplitPolicy::in_effect(&all, at).cloned())
 }
 
-/// Record a new hourly floor, in minor units of `currency` per on-shift hour.
-#[allow(clippy::too_many_arguments)]
+/// Record a new hourly floor, in minor units of `currency` per on-shift
+/// hour, set by member `set_by` (if a member set it).
 pub async fn set_floor(
     db: &Db,
     coop_id: i64,
-    per_hour: i64,
-    currency: &str,
-    effective_from: i64,
+    new: &NewFloor,
     set_by: Option<i64>,
-    reason: &str,
     now_ms: i64,
 ) -> Result<FloorRecord> {
-    check_change(effective_from, now_ms, reason)?;
-    let currency = Currency::parse(currency).map_err(|e| Error::Invalid(e.to_string()))?;
-    if per_hour <= 0 {
+    let effective_from = new.effective_from.unwrap_or(now_ms);
+    check_change(effective_from, now_ms, &new.reason)?;
+    let currency = Currency::parse(&new.currency).map_err(|e| Error::Invalid(e.to_string()))?;
+    if new.per_hour <= 0 {
         return Err(Error::Invalid(
             "per_hour must be a positive amount in minor units".into(),
         ));
@@ -168,17 +217,18 @@ pub async fn set_floor(
             .await?
             .get(0);
     sqlx::query(
-        "INSERT INTO floor_rates (coop_id, version, effective_from, per_hour, currency, set_by, reason, set_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO floor_rates (coop_id, version, effective_from, per_hour, currency, set_by, reason, set_at, on_shortfall) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(coop_id)
     .bind(version)
     .bind(effective_from)
-    .bind(per_hour)
+    .bind(new.per_hour)
     .bind(currency.as_str())
     .bind(set_by)
-    .bind(reason.trim())
+    .bind(new.reason.trim())
     .bind(now_ms)
+    .bind(new.on_shortfall.name())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -186,11 +236,12 @@ pub async fn set_floor(
         version,
         rate: FloorRate {
             effective_from,
-            per_hour,
+            per_hour: new.per_hour,
         },
         currency: currency.as_str().to_string(),
+        on_shortfall: new.on_shortfall,
         set_by,
-        reason: reason.trim().to_string(),
+        reason: new.reason.trim().to_string(),
         set_at: now_ms,
     })
 }
@@ -198,7 +249,7 @@ pub async fn set_floor(
 /// Every floor rate of a coop, oldest first.
 pub async fn floor_history(db: &Db, coop_id: i64) -> Result<Vec<FloorRecord>> {
     let rows = sqlx::query(
-        "SELECT version, effective_from, per_hour, currency, set_by, reason, set_at FROM floor_rates \
+        "SELECT version, effective_from, per_hour, currency, set_by, reason, set_at, on_shortfall FROM floor_rates \
          WHERE coop_id = $1 ORDER BY version",
     )
     .bind(coop_id)
@@ -213,6 +264,7 @@ pub async fn floor_history(db: &Db, coop_id: i64) -> Result<Vec<FloorRecord>> {
                 per_hour: r.get(2),
             },
             currency: r.get(3),
+            on_shortfall: OnShortfall::parse(&r.get::<String, _>(7)),
             set_by: r.get(4),
             reason: r.get(5),
             set_at: r.get(6),

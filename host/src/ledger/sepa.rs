@@ -11,6 +11,7 @@ use super::account::AccountKind;
 use super::error::LedgerError;
 use super::iban::{Bic, Iban};
 use super::money::{Currency, Money};
+use super::period::civil_from_days;
 use super::transaction::{Posting, Transaction, kinds};
 
 /// The XML namespace of pain.001.001.09.
@@ -420,7 +421,8 @@ fn check_time(what: &'static str, ms: i64) -> Result<(), SepaError> {
 }
 
 /// `YYYY-MM-DD` of the UTC day containing `ms`.
-fn iso_date(ms: i64) -> String {
+/// The UTC date of `ms` as `YYYY-MM-DD`.
+pub fn iso_date(ms: i64) -> String {
     let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
     format!("{y:04}-{m:02}-{d:02}")
 }
@@ -435,27 +437,6 @@ fn iso_date_time(ms: i64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// The proleptic Gregorian (year, month, day) of a day count since
-/// 1970-01-01, by counting 400-year eras of 146,097 days from 0000-03-01
-/// (so the leap day is the last day of the shifted year).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let from_march_0000 = days + 719_468;
-    let era = from_march_0000.div_euclid(146_097);
-    let day_of_era = from_march_0000.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ pub struct CallState {
     pub(super) tx: CallTx,
     pub(super) events: Vec<PendingEvent>,
     /// Ledger transactions the call asked for, posted at commit.
-    pub(super) ledger: Vec<crate::ledger::transaction::Transaction>,
+    pub(super) ledger: Vec<crate::payments::LedgerWrite>,
     caller_pseudo: Option<Option<String>>,
     log_bytes: u64,
     host_calls: u64,
@@ -611,8 +611,12 @@ impl wit_payments::Host for CallState {
         };
         let now = self.scope.clock.now_ms();
         match crate::ledger::hold::Hold::authorise(&order_ref, money, now, now + HOLD_TTL_MS) {
-            Ok((_, tx)) => {
-                self.ledger.push(tx);
+            Ok((_, transaction)) => {
+                self.ledger.push(crate::payments::LedgerWrite::Charge {
+                    transaction,
+                    order_ref,
+                    expires_at: now + HOLD_TTL_MS,
+                });
                 Ok(Ok(()))
             }
             Err(e) => Ok(Err(ledger_err(e))),
@@ -641,22 +645,23 @@ impl wit_payments::Host for CallState {
             amount: -money.amount,
             currency: money.currency,
         };
-        self.ledger.push(Transaction {
-            idempotency_key: format!("refund:{order_ref}"),
-            kind: kinds::HOLD_RELEASE.to_string(),
-            memo: format!("refund of order {order}"),
-            postings: vec![
-                Posting {
-                    account: escrow,
-                    amount: back,
-                },
-                Posting {
-                    account: AccountKind::ExternalClearing,
-                    amount: money,
-                },
-            ],
-            created_at: self.scope.clock.now_ms(),
-        });
+        self.ledger
+            .push(crate::payments::LedgerWrite::Post(Transaction {
+                idempotency_key: format!("refund:{order_ref}"),
+                kind: kinds::HOLD_RELEASE.to_string(),
+                memo: format!("refund of order {order}"),
+                postings: vec![
+                    Posting {
+                        account: escrow,
+                        amount: back,
+                    },
+                    Posting {
+                        account: AccountKind::ExternalClearing,
+                        amount: money,
+                    },
+                ],
+                created_at: self.scope.clock.now_ms(),
+            }));
         Ok(Ok(()))
     }
 
@@ -709,7 +714,8 @@ impl wit_payments::Host for CallState {
                     processor_fee: b.processor_fee,
                     cae_fee: b.cae_fee,
                 };
-                self.ledger.push(settlement.transaction);
+                self.ledger
+                    .push(crate::payments::LedgerWrite::settle(settlement, &policy));
                 Ok(Ok(out))
             }
             Err(e) => Ok(Err(ledger_err(e))),

@@ -461,12 +461,11 @@ pub async fn call(
                 .map_err(|e| CallError::Internal(e.into()))?;
                 // Money moves in the same transaction as everything else the
                 // call did: all of it commits, or none.
-                for ltx in &state.ledger {
-                    if let Err(e) =
-                        crate::ledger::repo::post_in(&mut ns.tx, scope.actor.coop_id, ltx).await
-                    {
-                        return Err(ledger_refusal(e));
-                    }
+                if let Err(e) =
+                    crate::payments::commit_in(&mut ns.tx, scope.actor.coop_id, &state.ledger, now)
+                        .await
+                {
+                    return Err(ledger_refusal(e));
                 }
                 ns.tx
                     .commit()

@@ -75,6 +75,24 @@ pub async fn schedule(
     run_at: i64,
     now_ms: i64,
 ) -> Result<Job> {
+    let mut conn = db.pool.acquire().await?;
+    schedule_in(
+        &mut conn, coop_id, kind, unique_key, payload, run_at, now_ms,
+    )
+    .await
+}
+
+/// [`schedule`] inside the caller's transaction, so the job exists only if
+/// what asked for it commits.
+pub async fn schedule_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: Option<i64>,
+    kind: &str,
+    unique_key: Option<&str>,
+    payload: &serde_json::Value,
+    run_at: i64,
+    now_ms: i64,
+) -> Result<Job> {
     if kind.is_empty() || kind.len() > 100 {
         return Err(Error::Invalid(
             "job kind must be 1 to 100 characters".into(),
@@ -91,14 +109,14 @@ pub async fn schedule(
     .bind(run_at)
     .bind(DEFAULT_MAX_ATTEMPTS)
     .bind(now_ms)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = inserted {
         return Ok(job_from_row(&row));
     }
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE unique_key = $1"))
         .bind(unique_key)
-        .fetch_one(&db.pool)
+        .fetch_one(&mut *conn)
         .await?;
     Ok(job_from_row(&row))
 }
