@@ -144,3 +144,105 @@ async fn bootstrap_install_and_serve_from_the_command_line() {
         "{out:?}"
     );
 }
+
+fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run coophost");
+    assert!(!out.status.success(), "{cmd:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `coophost money ...` works on the same data as the API and refuses bad
+/// input with the reason.
+#[test]
+fn money_commands_check_input_and_report_the_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(coophost(data).args(["coop", "create", "velo", "--name", "Velo"]));
+    let bad = run_err(coophost(data).args([
+        "money",
+        "bank-account",
+        "--coop",
+        "velo",
+        "--coop-account",
+        "--holder",
+        "Velo SCIC",
+        "--iban",
+        "DE89 3704 0044 0532 0130 01",
+        "--bic",
+        "COBADEFFXXX",
+    ]));
+    assert!(bad.contains("checksum"), "{bad}");
+    let no_bic = run_err(coophost(data).args([
+        "money",
+        "bank-account",
+        "--coop",
+        "velo",
+        "--coop-account",
+        "--holder",
+        "Velo SCIC",
+        "--iban",
+        "DE89 3704 0044 0532 0130 00",
+    ]));
+    assert!(no_bic.contains("bic"), "{no_bic}");
+    let out = run_ok(coophost(data).args([
+        "money",
+        "bank-account",
+        "--coop",
+        "velo",
+        "--coop-account",
+        "--holder",
+        "Velo SCIC",
+        "--iban",
+        "DE89 3704 0044 0532 0130 00",
+        "--bic",
+        "COBADEFFXXX",
+    ]));
+    assert!(out.contains("DE89370400440532013000"), "{out}");
+    let out = run_ok(coophost(data).args(["money", "check", "--coop", "velo"]));
+    assert!(out.contains("balance"), "{out}");
+    let out = run_ok(coophost(data).args(["money", "payout-preview", "--coop", "velo"]));
+    assert!(out.contains("total 0 EUR cents"), "{out}");
+    let target = data.join("run.xml");
+    let err = run_err(
+        coophost(data)
+            .args([
+                "money",
+                "payout-run",
+                "--coop",
+                "velo",
+                "--msg-id",
+                "R1",
+                "--out",
+            ])
+            .arg(&target),
+    );
+    assert!(err.contains("nothing to pay out"), "{err}");
+    assert!(!target.exists());
+    let err = run_err(coophost(data).args([
+        "money",
+        "floor-run",
+        "--coop",
+        "velo",
+        "--period",
+        "2999-01",
+    ]));
+    assert!(err.contains("has not ended"), "{err}");
+    let err = run_err(coophost(data).args([
+        "money",
+        "floor-run",
+        "--coop",
+        "velo",
+        "--period",
+        "2026-13",
+    ]));
+    assert!(err.contains("YYYY-MM") || err.contains("month"), "{err}");
+    let out = run_ok(coophost(data).args([
+        "money",
+        "statement",
+        "--coop",
+        "velo",
+        "--period",
+        "2026-10",
+    ]));
+    assert_eq!(out.trim_end(), coophost::payments::statements::CSV_HEADER);
+}

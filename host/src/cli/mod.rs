@@ -1,5 +1,7 @@
 //! The `coophost` command: parse, load settings, run.
 
+mod money;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +67,10 @@ enum Command {
     /// Manage host operators (who run the host for several coops).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// The coop's money: ledger balances and checks, bank details, payout
+    /// runs, floor runs, statements.
+    #[command(subcommand)]
+    Money(money::MoneyCommand),
     /// Write a consistent backup of the database while the host runs
     /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format).
     Backup {
@@ -521,6 +527,7 @@ pub async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Money(cmd) => money::run(&settings, cmd).await,
         Command::Backup { out } => {
             let app = open(&settings).await?;
             crate::backup::backup(&app.db, &settings.database_url, &out).await?;
