@@ -56,9 +56,52 @@ pub async fn seed(app: &App, dir: &Path) -> anyhow::Result<()> {
         let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
             .with_context(|| format!("failed to read the manifest beside {}", wasm.display()))?;
         plugins::install(app, &coop, &bytes, &manifest, &Default::default()).await?;
+        seed_money(app, coop.id).await?;
         println!(
             "demo coop {slug} ready: log in as {ADMIN_EMAIL} (or alice@demo.coop, bob@demo.coop) with password {PASSWORD}"
         );
     }
+    Ok(())
+}
+
+/// The demo coop's voted split, earnings floor and payout account, so
+/// statements, floor runs and payout previews have something to show.
+async fn seed_money(app: &App, coop_id: i64) -> anyhow::Result<()> {
+    use crate::ledger::policies::{self, NewFloor, OnShortfall};
+    use crate::ledger::split::{FeeBearer, SplitTerms};
+    let now = app.clock.now_ms();
+    let terms = SplitTerms::Commission {
+        worker_share_bp: 8_000,
+        reserve_share_of_commission_bp: 3_000,
+        solidarity_share_of_commission_bp: 5_000,
+        community_share_of_commission_bp: 1_000,
+        processor_fee_bp: 100,
+        processor_fee_fixed: 25,
+        processor_fee_borne_by: FeeBearer::Coop,
+        cae_fee_bp: 1_000,
+    };
+    policies::set_split(&app.db, coop_id, terms, now, None, "demo: the founders' split", now)
+        .await?;
+    let floor = NewFloor {
+        per_hour: 1_202,
+        currency: "EUR".into(),
+        effective_from: Some(now),
+        on_shortfall: OnShortfall::TopUp,
+        reason: "demo: about the French SMIC".into(),
+    };
+    policies::set_floor(&app.db, coop_id, &floor, None, now).await?;
+    let account = crate::payments::payouts::BankDetails {
+        holder_name: "Demo Courier Coop".into(),
+        iban: "FR14 2004 1010 0505 0001 3M02 606".into(),
+        bic: Some("PSSTFRPPXXX".into()),
+    };
+    crate::payments::payouts::set_bank_account(
+        &app.db,
+        coop_id,
+        crate::payments::payouts::COOP_ACCOUNT,
+        &account,
+        now,
+    )
+    .await?;
     Ok(())
 }
