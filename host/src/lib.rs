@@ -5,12 +5,14 @@
 pub mod api;
 pub mod app;
 pub mod backup;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod governance;
 pub mod identity;
 pub mod ledger;
 pub mod metrics;

@@ -3,6 +3,7 @@
 
 mod api;
 mod backup;
+mod chain;
 mod cli;
 mod common;
 mod hostile;

@@ -165,6 +165,27 @@ pub fn normalise_email(email: &str) -> Result<String> {
     }
 }
 
+/// Replace a member's roles, in the caller's transaction (governance
+/// grants and revokes roles through this).
+pub async fn set_roles_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    member_id: i64,
+    roles: &[String],
+) -> Result<()> {
+    check_roles(roles)?;
+    let done = sqlx::query("UPDATE members SET roles = $1 WHERE coop_id = $2 AND id = $3")
+        .bind(roles.join(","))
+        .bind(coop_id)
+        .bind(member_id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("no member {member_id} in this coop")));
+    }
+    Ok(())
+}
+
 fn check_roles(roles: &[String]) -> Result<()> {
     if roles.is_empty() {
         return Err(Error::Invalid(

@@ -1,0 +1,3 @@
+//! Governance (being written).
+
+pub mod tally;
