@@ -80,8 +80,16 @@ async fn seed_money(app: &App, coop_id: i64) -> anyhow::Result<()> {
         processor_fee_borne_by: FeeBearer::Coop,
         cae_fee_bp: 1_000,
     };
-    policies::set_split(&app.db, coop_id, terms, now, None, "demo: the founders' split", now)
-        .await?;
+    policies::set_split(
+        &app.db,
+        coop_id,
+        terms,
+        now,
+        None,
+        "demo: the founders' split",
+        now,
+    )
+    .await?;
     let floor = NewFloor {
         per_hour: 1_202,
         currency: "EUR".into(),

@@ -181,7 +181,9 @@ pub async fn set_roles_in(
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("no member {member_id} in this coop")));
+        return Err(Error::NotFound(format!(
+            "no member {member_id} in this coop"
+        )));
     }
     Ok(())
 }
