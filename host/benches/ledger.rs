@@ -183,7 +183,7 @@ fn main() {
             }
             drop_schema(&base, &schema).await;
         }
-        println!("\nsettlements per second, {orders} orders per case (median of one run each)");
+        println!("\nsettlements per second, {orders} orders per case, one run each");
         println!(
             "{:<10} {:>6} {:>14} {:>14}",
             "backend", "tasks", "settle/s", "replay/s"
