@@ -114,6 +114,10 @@ impl App {
                     crate::payments::jobs::handle(&db, &job, now)
                         .await
                         .map_err(|e| e.to_string())
+                } else if crate::governance::proposals::handles(&job.kind) {
+                    crate::governance::proposals::handle(&db, &job, now)
+                        .await
+                        .map_err(|e| e.to_string())
                 } else {
                     Err(format!("no handler for job kind {:?}", job.kind))
                 }

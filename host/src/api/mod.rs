@@ -1,6 +1,7 @@
 //! The JSON API: the only code that knows HTTP request shapes (axum).
 
 mod error;
+mod governance;
 mod money;
 mod openapi;
 
@@ -21,6 +22,8 @@ pub use openapi::{HOST_ROUTES, RouteDoc};
 
 use crate::app::App;
 use crate::error::Error;
+use crate::governance::proposals;
+use crate::governance::rules::Kind;
 use crate::identity::{self, Actor, Coop, Principal};
 use crate::ledger::policies;
 use crate::{events, plugins, shifts};
@@ -83,6 +86,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(call),
         )
         .merge(money::routes())
+        .merge(governance::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -477,15 +481,18 @@ async fn set_config(
     Path((_, name, param)): Path<(String, String, String)>,
     Body(b): Body<ConfigValue>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.admin()?;
+    let (coop, actor) = t.admin()?;
+    let now = app.clock.now_ms();
     let installed = plugins::get(&app.db, coop.id, &name).await?;
-    plugins::set_config(
+    proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetConfig).await?;
+    plugins::set_config(&app.db, now, coop.id, &installed.manifest, &param, &b.value).await?;
+    proposals::record_direct(
         &app.db,
-        app.clock.now_ms(),
         coop.id,
-        &installed.manifest,
-        &param,
-        &b.value,
+        &actor,
+        Kind::SetConfig,
+        json!({"plugin": name, "name": param, "value": b.value}),
+        now,
     )
     .await?;
     let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
@@ -652,6 +659,7 @@ async fn set_split(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
     let now = app.clock.now_ms();
+    proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetSplit).await?;
     let record = policies::set_split(
         &app.db,
         coop.id,
@@ -659,6 +667,15 @@ async fn set_split(
         b.effective_from.unwrap_or(now),
         actor.member_id,
         &b.reason,
+        now,
+    )
+    .await?;
+    proposals::record_direct(
+        &app.db,
+        coop.id,
+        &actor,
+        Kind::SetSplit,
+        json!({"policy": record}),
         now,
     )
     .await?;
@@ -678,8 +695,18 @@ async fn set_floor(
     Body(b): Body<policies::NewFloor>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
-    let record =
-        policies::set_floor(&app.db, coop.id, &b, actor.member_id, app.clock.now_ms()).await?;
+    let now = app.clock.now_ms();
+    proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetFloor).await?;
+    let record = policies::set_floor(&app.db, coop.id, &b, actor.member_id, now).await?;
+    proposals::record_direct(
+        &app.db,
+        coop.id,
+        &actor,
+        Kind::SetFloor,
+        json!({"floor": record}),
+        now,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"floor": record}))))
 }
 

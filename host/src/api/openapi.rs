@@ -348,6 +348,60 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         summary: "Who else read the caller's money data, and when",
         access: "members",
     },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/governance/rules",
+        summary: "The coop's governance rules: methods, quorums, thresholds per kind, colleges and weights, what admins may still change directly",
+        access: "members",
+    },
+    RouteDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/governance/rules",
+        summary: "Change the governance rules directly (only while the rules allow admins to; recorded in the decision log)",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/proposals",
+        summary: "Proposals, newest first, with their tallies once closed",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/proposals",
+        summary: "Open a proposal: a title, the text and the change it makes; voting rules of its kind apply",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/proposals/{id}",
+        summary: "One proposal, its status and tally",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/proposals/{id}/votes",
+        summary: "Vote (yes, no, abstain; object with a reason under consent); change it until the window closes",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/proposals/{id}/votes",
+        summary: "The recorded votes once closed, with a recount that must match the published tally",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/decisions",
+        summary: "The hash-chained decision log (?after=SEQ&limit=N)",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/decisions/verify",
+        summary: "Verify the decision log's hash chain",
+        access: "members",
+    },
 ];
 
 fn error_schema() -> Value {

@@ -1,5 +1,6 @@
 //! The `coophost` command: parse, load settings, run.
 
+mod governance;
 mod money;
 
 use std::net::SocketAddr;
@@ -67,6 +68,9 @@ enum Command {
     /// Manage host operators (who run the host for several coops).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// The coop's decision log: list and verify its hash chain.
+    #[command(subcommand)]
+    Decisions(governance::DecisionsCommand),
     /// The coop's money: ledger balances and checks, bank details, payout
     /// runs, floor runs, statements.
     #[command(subcommand)]
@@ -528,6 +532,7 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Money(cmd) => money::run(&settings, cmd).await,
+        Command::Decisions(cmd) => governance::run(&settings, cmd).await,
         Command::Backup { out } => {
             let app = open(&settings).await?;
             crate::backup::backup(&app.db, &settings.database_url, &out).await?;

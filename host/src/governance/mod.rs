@@ -1,3 +1,12 @@
-//! Governance (being written).
+//! Governance: the coop's rules, proposals and votes, and decisions that
+//! apply themselves, recorded in a hash-chained decision log
+//! ([`crate::chain`], chain [`proposals::DECISIONS`]).
+//!
+//! - [`tally`]: the pure vote-counting core (methods, quorum, threshold).
+//! - [`rules`]: the coop's versioned governance rules and colleges.
+//! - [`proposals`]: opening, voting, closing, applying; direct changes
+//!   where the rules still allow them.
 
+pub mod proposals;
+pub mod rules;
 pub mod tally;

@@ -1,0 +1,194 @@
+//! Routes for governance: the coop's rules, proposals and votes, and the
+//! hash-chained decision log with its verification.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiResult, Body, Tenant, own_member};
+use crate::app::App;
+use crate::chain;
+use crate::error::Error;
+use crate::governance::proposals::{self, Change, DECISIONS, NewProposal};
+use crate::governance::rules::{self, Rules};
+use crate::governance::tally::Choice;
+
+/// The governance routes, merged into the API router.
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            "/v1/coops/{coop}/governance/rules",
+            get(get_rules).put(set_rules),
+        )
+        .route(
+            "/v1/coops/{coop}/proposals",
+            get(list_proposals).post(open_proposal),
+        )
+        .route("/v1/coops/{coop}/proposals/{id}", get(get_proposal))
+        .route(
+            "/v1/coops/{coop}/proposals/{id}/votes",
+            get(list_votes).post(cast_vote),
+        )
+        .route("/v1/coops/{coop}/decisions", get(decisions))
+        .route("/v1/coops/{coop}/decisions/verify", get(verify))
+}
+
+fn id(text: &str) -> ApiResult<i64> {
+    text.parse()
+        .map_err(|_| Error::BadRequest(format!("proposal id {text:?} is not a number")).into())
+}
+
+async fn get_rules(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let (version, rules) = rules::current(&app.db, coop.id).await?;
+    Ok(Json(json!({"version": version, "rules": rules})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesBody {
+    rules: Rules,
+    reason: String,
+}
+
+async fn set_rules(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<RulesBody>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let outcome = proposals::direct_change(
+        &app.db,
+        coop.id,
+        &actor,
+        &Change::SetRules { rules: b.rules },
+        &b.reason,
+        app.clock.now_ms(),
+    )
+    .await?;
+    let (version, rules) = rules::current(&app.db, coop.id).await?;
+    Ok(Json(
+        json!({"version": version, "rules": rules, "outcome": outcome}),
+    ))
+}
+
+async fn list_proposals(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    Ok(Json(
+        json!({"proposals": proposals::list(&app.db, coop.id, 200).await?}),
+    ))
+}
+
+async fn open_proposal(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<NewProposal>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, actor) = t.member()?;
+    let member = own_member(&actor)?;
+    let p = proposals::open(&app.db, coop.id, member, &b, app.clock.now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(json!({"proposal": p}))))
+}
+
+async fn get_proposal(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, pid)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
+    let votes_cast = proposals::ballots(&app.db, p.id).await?.len();
+    Ok(Json(json!({"proposal": p, "votes_cast": votes_cast})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoteBody {
+    choice: Choice,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn cast_vote(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, pid)): Path<(String, String)>,
+    Body(b): Body<VoteBody>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    own_member(&actor)?;
+    let pid = id(&pid)?;
+    proposals::vote(
+        &app.db,
+        coop.id,
+        pid,
+        &actor,
+        b.choice.clone(),
+        &b.reason,
+        app.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(json!({"proposal": pid, "choice": b.choice})))
+}
+
+/// The recorded votes, once the vote is closed (a ballot stays secret
+/// while others can still vote), with a recount from them.
+async fn list_votes(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, pid)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
+    if p.status == "open" {
+        return Err(Error::Conflict(format!(
+            "votes on proposal {} are published when it closes at {}",
+            p.id, p.closes_at
+        ))
+        .into());
+    }
+    let ballots = proposals::ballots(&app.db, p.id).await?;
+    let (recount, matches) = proposals::recount(&app.db, coop.id, p.id).await?;
+    Ok(Json(json!({
+        "proposal": p.id,
+        "votes": ballots,
+        "recount": recount,
+        "matches_published_tally": matches,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn decisions(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+    let entries = chain::list(
+        &app.db,
+        DECISIONS,
+        coop.id,
+        q.after.unwrap_or(0),
+        q.limit.unwrap_or(100).clamp(1, 1000),
+    )
+    .await?;
+    Ok(Json(json!({"entries": entries})))
+}
+
+async fn verify(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let v = chain::verify(&app.db, DECISIONS, coop.id).await?;
+    Ok(Json(json!({"verification": v})))
+}

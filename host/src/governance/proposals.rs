@@ -1,0 +1,759 @@
+//! Proposals, votes and decisions that apply themselves.
+//!
+//! A member opens a proposal of a [`Kind`] with the change it makes; the
+//! voting rules of that kind (method, quorum, threshold, shortest window)
+//! are fixed on the proposal when it opens. Members vote and may change
+//! their vote until the window closes. At the close the scheduler tallies
+//! the recorded votes ([`super::tally`]), records the decision in the
+//! hash-chained decision log, notifies every member, and, if it passed,
+//! schedules the change at its effective date, when the host applies it
+//! and records that too. What a kind covers can otherwise be changed only
+//! by admins whose coop's rules still allow it ([`direct_change`]), and
+//! such a change is recorded the same way.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::rules::{self, Kind, Rules};
+use super::tally::{self, Ballot, Choice, College, Electorate, Tally, VoteRules};
+use crate::chain::{self, NewEntry};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::ledger::policies::{self, NewFloor, OnShortfall};
+use crate::ledger::split::SplitTerms;
+use crate::{identity, plugins, scheduler};
+
+/// The decision log's chain name.
+pub const DECISIONS: &str = "decisions";
+/// Scheduler job: close a proposal's vote.
+pub const CLOSE_JOB: &str = "governance.close";
+/// Scheduler job: apply a passed proposal at its effective date.
+pub const APPLY_JOB: &str = "governance.apply";
+const HOUR_MS: i64 = 3_600_000;
+
+/// What a proposal changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Change {
+    /// Set a plugin's configuration value.
+    SetConfig {
+        /// The plugin's name.
+        plugin: String,
+        /// The parameter, as the plugin's manifest declares it.
+        name: String,
+        /// The new value.
+        value: Value,
+    },
+    /// Adopt a value split policy.
+    SetSplit {
+        /// The terms.
+        terms: SplitTerms,
+    },
+    /// Set the hourly earnings floor.
+    SetFloor {
+        /// Minor units per on-shift hour.
+        per_hour: i64,
+        /// ISO 4217 code.
+        currency: String,
+        /// Top up or flag a shortfall.
+        #[serde(default)]
+        on_shortfall: OnShortfall,
+    },
+    /// Grant a member a role.
+    GrantRole {
+        /// The member.
+        member: i64,
+        /// The role.
+        role: String,
+    },
+    /// Revoke a role from a member.
+    RevokeRole {
+        /// The member.
+        member: i64,
+        /// The role.
+        role: String,
+    },
+    /// Replace the governance rules.
+    SetRules {
+        /// The new rules.
+        rules: Rules,
+    },
+    /// A resolution: recorded, nothing else changes.
+    Resolution {},
+}
+
+impl Change {
+    /// The kind of proposal this change needs.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Change::SetConfig { .. } => Kind::SetConfig,
+            Change::SetSplit { .. } => Kind::SetSplit,
+            Change::SetFloor { .. } => Kind::SetFloor,
+            Change::GrantRole { .. } => Kind::GrantRole,
+            Change::RevokeRole { .. } => Kind::RevokeRole,
+            Change::SetRules { .. } => Kind::SetRules,
+            Change::Resolution {} => Kind::Resolution,
+        }
+    }
+
+    /// Check the change could apply now (the plugin and parameter exist,
+    /// the terms and rules are valid, the member exists), so a proposal
+    /// that could never apply is refused when it is opened.
+    pub async fn check(&self, db: &Db, coop_id: i64) -> Result<()> {
+        match self {
+            Change::SetConfig {
+                plugin,
+                name,
+                value,
+            } => {
+                let installed = plugins::get(db, coop_id, plugin).await?;
+                let param = installed.manifest.config.get(name).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "plugin {plugin} has no configuration value {name:?}"
+                    ))
+                })?;
+                param.kind.check(name, value)?;
+            }
+            Change::SetSplit { terms } => {
+                crate::ledger::split::SplitPolicy {
+                    version: 1,
+                    effective_from: 0,
+                    terms: terms.clone(),
+                }
+                .validate()
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            Change::SetFloor {
+                per_hour, currency, ..
+            } => {
+                if *per_hour <= 0 {
+                    return Err(Error::Invalid("per_hour must be positive".into()));
+                }
+                crate::ledger::money::Currency::parse(currency)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            Change::GrantRole { member, .. } | Change::RevokeRole { member, .. } => {
+                identity::get_member(db, coop_id, *member).await?;
+            }
+            Change::SetRules { rules } => rules.validate()?,
+            Change::Resolution {} => {}
+        }
+        Ok(())
+    }
+}
+
+/// A proposal to open.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProposal {
+    /// A short title.
+    pub title: String,
+    /// The full text: what and why.
+    #[serde(default)]
+    pub body: String,
+    /// What it changes.
+    pub change: Change,
+    /// Voting window in hours (at least the kind's minimum, which is the
+    /// default).
+    pub window_hours: Option<u32>,
+    /// When the change takes effect if it passes, ms since the epoch (at
+    /// the earliest the close plus the kind's minimum delay, the default).
+    pub effective_at: Option<i64>,
+}
+
+/// A proposal as stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct Proposal {
+    /// Id.
+    pub id: i64,
+    /// Its kind.
+    pub kind: Kind,
+    /// Title.
+    pub title: String,
+    /// Full text.
+    pub body: String,
+    /// What it changes.
+    pub change: Change,
+    /// The voting rules fixed when it opened.
+    pub rules: VoteRules,
+    /// Who opened it.
+    pub proposer: i64,
+    /// When voting opened.
+    pub opens_at: i64,
+    /// When voting closes.
+    pub closes_at: i64,
+    /// When the change takes effect if it passes.
+    pub effective_at: i64,
+    /// `open`, `passed`, `rejected`, `applied` or `failed`.
+    pub status: String,
+    /// The tally, once closed.
+    pub tally: Option<Tally>,
+    /// What applying it did, or why it failed.
+    pub outcome: Option<String>,
+}
+
+const COLUMNS: &str = "id, kind, title, body, change, rules, proposer, opens_at, closes_at, effective_at, status, tally, outcome";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Proposal> {
+    let bad = |e: serde_json::Error| Error::Internal(anyhow::anyhow!("stored proposal: {e}"));
+    let kind: Kind = serde_json::from_value(Value::String(r.get(1))).map_err(bad)?;
+    Ok(Proposal {
+        id: r.get(0),
+        kind,
+        title: r.get(2),
+        body: r.get(3),
+        change: serde_json::from_str(&r.get::<String, _>(4)).map_err(bad)?,
+        rules: serde_json::from_str(&r.get::<String, _>(5)).map_err(bad)?,
+        proposer: r.get(6),
+        opens_at: r.get(7),
+        closes_at: r.get(8),
+        effective_at: r.get(9),
+        status: r.get(10),
+        tally: r
+            .get::<Option<String>, _>(11)
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(bad)?,
+        outcome: r.get(12),
+    })
+}
+
+/// One proposal of coop `coop_id`.
+pub async fn get(db: &Db, coop_id: i64, id: i64) -> Result<Proposal> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM proposals WHERE coop_id = $1 AND id = $2"
+    ))
+    .bind(coop_id)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("no proposal {id} in this coop")))?;
+    from_row(&row)
+}
+
+/// The coop's proposals, newest first.
+pub async fn list(db: &Db, coop_id: i64, limit: i64) -> Result<Vec<Proposal>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM proposals WHERE coop_id = $1 ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(coop_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+async fn notify_members(
+    db: &Db,
+    coop_id: i64,
+    topic: &str,
+    payload: &Value,
+    now: i64,
+) -> Result<()> {
+    let members: Vec<i64> =
+        sqlx::query("SELECT id FROM members WHERE coop_id = $1 AND status = 'active'")
+            .bind(coop_id)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    let text = payload.to_string();
+    let mut tx = db.begin_write().await?;
+    for m in members {
+        sqlx::query(
+            "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
+             VALUES ($1, 'coophost', $2, $3, $4, $5)",
+        )
+        .bind(coop_id)
+        .bind(topic)
+        .bind(&text)
+        .bind(m)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Open a proposal by member `proposer`.
+pub async fn open(
+    db: &Db,
+    coop_id: i64,
+    proposer: i64,
+    new: &NewProposal,
+    now: i64,
+) -> Result<Proposal> {
+    let title = new.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(Error::Invalid("title must be 1 to 200 characters".into()));
+    }
+    if new.body.len() > 20_000 {
+        return Err(Error::Invalid("body must be at most 20000 bytes".into()));
+    }
+    new.change.check(db, coop_id).await?;
+    let kind = new.change.kind();
+    let (_, rules) = rules::current(db, coop_id).await?;
+    let kr = rules.for_kind(kind).clone();
+    let window = new.window_hours.unwrap_or(kr.min_window_hours);
+    if window < kr.min_window_hours {
+        return Err(Error::Invalid(format!(
+            "{} proposals stay open at least {} hours; {window} asked",
+            kind.name(),
+            kr.min_window_hours
+        )));
+    }
+    let closes_at = now + i64::from(window) * HOUR_MS;
+    let earliest = closes_at + i64::from(kr.min_delay_hours) * HOUR_MS;
+    let effective_at = new.effective_at.unwrap_or(earliest);
+    if effective_at < earliest {
+        return Err(Error::Invalid(format!(
+            "effective_at {effective_at} is before the earliest date this kind allows ({earliest}: the close plus {} hours)",
+            kr.min_delay_hours
+        )));
+    }
+    let change = serde_json::to_string(&new.change).map_err(|e| Error::Internal(e.into()))?;
+    let vote_rules = serde_json::to_string(&kr.vote).map_err(|e| Error::Internal(e.into()))?;
+    let mut tx = db.begin_write().await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO proposals (coop_id, kind, title, body, change, rules, proposer, opens_at, closes_at, \
+         effective_at, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $8) RETURNING id",
+    )
+    .bind(coop_id)
+    .bind(kind.name())
+    .bind(title)
+    .bind(&new.body)
+    .bind(&change)
+    .bind(&vote_rules)
+    .bind(proposer)
+    .bind(now)
+    .bind(closes_at)
+    .bind(effective_at)
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0);
+    chain::append_in(
+        &mut tx,
+        DECISIONS,
+        coop_id,
+        &NewEntry {
+            kind: "proposal.opened".into(),
+            body: json!({"proposal": id, "kind": kind, "title": title, "change": new.change,
+                "rules": kr.vote, "proposer": proposer, "closes_at": closes_at, "effective_at": effective_at}),
+            personal: None,
+        },
+        now,
+    )
+    .await?;
+    scheduler::schedule_in(
+        &mut tx,
+        Some(coop_id),
+        CLOSE_JOB,
+        Some(&format!("{CLOSE_JOB}:{id}")),
+        &json!({"proposal": id}),
+        closes_at,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    notify_members(
+        db,
+        coop_id,
+        "governance.proposal-opened",
+        &json!({"proposal": id, "title": title, "kind": kind, "closes_at": closes_at}),
+        now,
+    )
+    .await?;
+    get(db, coop_id, id).await
+}
+
+/// Record (or change) `member`'s vote on an open proposal.
+pub async fn vote(
+    db: &Db,
+    coop_id: i64,
+    id: i64,
+    member: &identity::Actor,
+    choice: Choice,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    let member_id = member
+        .member_id
+        .ok_or_else(|| Error::Forbidden("only members vote".into()))?;
+    let p = get(db, coop_id, id).await?;
+    if p.status != "open" || now >= p.closes_at {
+        return Err(Error::Conflict(format!(
+            "proposal {id} is closed for voting (it closed at {})",
+            p.closes_at
+        )));
+    }
+    if now < p.opens_at {
+        return Err(Error::Conflict(format!("proposal {id} is not open yet")));
+    }
+    tally::validate_ballot(&p.rules.method, &choice, reason)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    if reason.len() > 2_000 {
+        return Err(Error::Invalid("reason must be at most 2000 bytes".into()));
+    }
+    let choice_name = serde_json::to_value(&choice)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO votes (proposal_id, member_id, college, choice, reason, cast_at, changes) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (proposal_id, member_id) DO UPDATE SET \
+         choice = excluded.choice, reason = excluded.reason, cast_at = excluded.cast_at, \
+         college = excluded.college, changes = votes.changes + 1",
+    )
+    .bind(id)
+    .bind(member_id)
+    .bind(member.college.clone())
+    .bind(choice_name)
+    .bind(reason.trim())
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The recorded votes of a proposal, by member id.
+pub async fn ballots(db: &Db, id: i64) -> Result<Vec<Ballot>> {
+    let rows = sqlx::query(
+        "SELECT member_id, college, choice, reason FROM votes WHERE proposal_id = $1 ORDER BY member_id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let choice: Choice = serde_json::from_value(Value::String(r.get(2)))
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored vote: {e}")))?;
+            Ok(Ballot {
+                member_id: r.get(0),
+                college: r.get(1),
+                choice,
+                reason: r.get(3),
+            })
+        })
+        .collect()
+}
+
+/// Who may vote, per college, now.
+pub async fn electorate(db: &Db, coop_id: i64, rules: &Rules) -> Result<Electorate> {
+    let rows = sqlx::query("SELECT college FROM members WHERE coop_id = $1 AND status = 'active'")
+        .bind(coop_id)
+        .fetch_all(&db.pool)
+        .await?;
+    let colleges: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(Electorate {
+        eligible: colleges.len() as u32,
+        colleges: rules
+            .colleges
+            .iter()
+            .map(|c| College {
+                name: c.name.clone(),
+                weight_bp: c.weight_bp,
+                eligible: colleges
+                    .iter()
+                    .filter(|m| m.as_deref() == Some(c.name.as_str()))
+                    .count() as u32,
+            })
+            .collect(),
+    })
+}
+
+/// Close a proposal whose window has ended: tally, record, notify, and
+/// schedule the change if it passed. Closing a closed proposal returns it.
+pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal> {
+    let p = get(db, coop_id, id).await?;
+    if p.status != "open" {
+        return Ok(p);
+    }
+    if now < p.closes_at {
+        return Err(Error::Conflict(format!(
+            "proposal {id} is still open until {}",
+            p.closes_at
+        )));
+    }
+    let (_, rules) = rules::current(db, coop_id).await?;
+    let electorate = electorate(db, coop_id, &rules).await?;
+    let ballots = ballots(db, id).await?;
+    let t = tally::tally(&p.rules, &electorate, &ballots)
+        .map_err(|e| Error::Invalid(format!("proposal {id}: {e}")))?;
+    let status = if t.passed { "passed" } else { "rejected" };
+    let mut tx = db.begin_write().await?;
+    let updated = sqlx::query(
+        "UPDATE proposals SET status = $1, tally = $2, closed_at = $3 WHERE id = $4 AND status = 'open'",
+    )
+    .bind(status)
+    .bind(serde_json::to_string(&t).map_err(|e| Error::Internal(e.into()))?)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        drop(tx);
+        return get(db, coop_id, id).await;
+    }
+    chain::append_in(
+        &mut tx,
+        DECISIONS,
+        coop_id,
+        &NewEntry {
+            kind: "proposal.decided".into(),
+            body: json!({"proposal": id, "kind": p.kind, "status": status, "tally": t,
+                "ballots": ballots, "effective_at": p.effective_at}),
+            personal: None,
+        },
+        now,
+    )
+    .await?;
+    if t.passed {
+        scheduler::schedule_in(
+            &mut tx,
+            Some(coop_id),
+            APPLY_JOB,
+            Some(&format!("{APPLY_JOB}:{id}")),
+            &json!({"proposal": id}),
+            p.effective_at,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    notify_members(
+        db,
+        coop_id,
+        "governance.decided",
+        &json!({"proposal": id, "title": p.title, "status": status,
+            "explanation": t.explanation, "effective_at": p.effective_at}),
+        now,
+    )
+    .await?;
+    get(db, coop_id, id).await
+}
+
+/// Apply `change` now, as decided by `by` (a proposal id or a direct change
+/// by a member). Returns a sentence saying what changed.
+async fn perform(db: &Db, coop_id: i64, change: &Change, why: &str, now: i64) -> Result<String> {
+    Ok(match change {
+        Change::SetConfig {
+            plugin,
+            name,
+            value,
+        } => {
+            let installed = plugins::get(db, coop_id, plugin).await?;
+            plugins::set_config(db, now, coop_id, &installed.manifest, name, value).await?;
+            format!("{plugin}.{name} set to {value}")
+        }
+        Change::SetSplit { terms } => {
+            let r = policies::set_split(db, coop_id, terms.clone(), now, None, why, now).await?;
+            format!("split policy version {} in effect", r.policy.version)
+        }
+        Change::SetFloor {
+            per_hour,
+            currency,
+            on_shortfall,
+        } => {
+            let r = policies::set_floor(
+                db,
+                coop_id,
+                &NewFloor {
+                    per_hour: *per_hour,
+                    currency: currency.clone(),
+                    effective_from: Some(now),
+                    on_shortfall: *on_shortfall,
+                    reason: why.to_string(),
+                },
+                None,
+                now,
+            )
+            .await?;
+            format!(
+                "earnings floor version {} in effect: {per_hour} per hour",
+                r.version
+            )
+        }
+        Change::GrantRole { member, role } | Change::RevokeRole { member, role } => {
+            let m = identity::get_member(db, coop_id, *member).await?;
+            let mut roles = m.roles.clone();
+            let grant = matches!(change, Change::GrantRole { .. });
+            if grant && !roles.contains(role) {
+                roles.push(role.clone());
+            } else if !grant {
+                roles.retain(|r| r != role);
+            }
+            let mut tx = db.begin_write().await?;
+            identity::set_roles_in(&mut tx, coop_id, *member, &roles).await?;
+            tx.commit().await?;
+            format!("member {member} now has roles {}", roles.join(", "))
+        }
+        Change::SetRules { rules } => {
+            let mut tx = db.begin_write().await?;
+            let v = rules::store_in(&mut tx, coop_id, rules, now).await?;
+            tx.commit().await?;
+            format!("governance rules version {v} in force")
+        }
+        Change::Resolution {} => "resolution adopted".to_string(),
+    })
+}
+
+/// Apply a passed proposal (the scheduler calls this at its effective
+/// date). Applying an applied or failed proposal returns it unchanged.
+pub async fn apply(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal> {
+    let p = get(db, coop_id, id).await?;
+    if p.status != "passed" {
+        return Ok(p);
+    }
+    if now < p.effective_at {
+        return Err(Error::Conflict(format!(
+            "proposal {id} takes effect at {}",
+            p.effective_at
+        )));
+    }
+    let why = format!("proposal {id}: {}", p.title);
+    let (status, outcome) = match perform(db, coop_id, &p.change, &why, now).await {
+        Ok(done) => ("applied", done),
+        Err(e) => ("failed", e.to_string()),
+    };
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE proposals SET status = $1, outcome = $2, applied_at = $3 WHERE id = $4 AND status = 'passed'",
+    )
+    .bind(status)
+    .bind(&outcome)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    chain::append_in(
+        &mut tx,
+        DECISIONS,
+        coop_id,
+        &NewEntry {
+            kind: format!("proposal.{status}"),
+            body: json!({"proposal": id, "kind": p.kind, "change": p.change, "outcome": outcome}),
+            personal: None,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    notify_members(
+        db,
+        coop_id,
+        &format!("governance.{status}"),
+        &json!({"proposal": id, "title": p.title, "outcome": outcome}),
+        now,
+    )
+    .await?;
+    get(db, coop_id, id).await
+}
+
+/// Refuse unless `actor` may change what `kind` covers without a vote:
+/// an admin (or the host operator) of a coop whose rules still allow it.
+pub async fn direct_allowed(
+    db: &Db,
+    coop_id: i64,
+    actor: &identity::Actor,
+    kind: Kind,
+) -> Result<()> {
+    let (_, rules) = rules::current(db, coop_id).await?;
+    let is_admin = actor.has_role("admin") || actor.operator;
+    if is_admin && rules.admins_may(kind) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "{} is decided by the members under this coop's rules: open a proposal (POST /v1/coops/{{coop}}/proposals)",
+            kind.name()
+        )))
+    }
+}
+
+/// Record a change made without a vote in the decision log, like a
+/// decision: who, what kind, what exactly.
+pub async fn record_direct(
+    db: &Db,
+    coop_id: i64,
+    actor: &identity::Actor,
+    kind: Kind,
+    what: Value,
+    now: i64,
+) -> Result<()> {
+    chain::append(
+        db,
+        DECISIONS,
+        coop_id,
+        &NewEntry {
+            kind: "direct-change".into(),
+            body: json!({"kind": kind, "change": what, "by": actor.member_id,
+                "operator": actor.operator}),
+            personal: None,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Apply `change` without a vote, where [`direct_allowed`], and record it.
+/// Returns what changed.
+pub async fn direct_change(
+    db: &Db,
+    coop_id: i64,
+    actor: &identity::Actor,
+    change: &Change,
+    reason: &str,
+    now: i64,
+) -> Result<String> {
+    direct_allowed(db, coop_id, actor, change.kind()).await?;
+    change.check(db, coop_id).await?;
+    let outcome = perform(db, coop_id, change, reason, now).await?;
+    record_direct(
+        db,
+        coop_id,
+        actor,
+        change.kind(),
+        json!({"change": change, "reason": reason, "outcome": outcome}),
+        now,
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// Recompute a closed proposal's tally from its recorded votes and the
+/// current electorate and say whether it matches the published one.
+pub async fn recount(db: &Db, coop_id: i64, id: i64) -> Result<(Tally, bool)> {
+    let p = get(db, coop_id, id).await?;
+    let published = p
+        .tally
+        .ok_or_else(|| Error::Conflict(format!("proposal {id} is not closed yet")))?;
+    let (_, rules) = rules::current(db, coop_id).await?;
+    let electorate = electorate(db, coop_id, &rules).await?;
+    let t = tally::tally(&p.rules, &electorate, &ballots(db, id).await?)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let same = t == published;
+    Ok((t, same))
+}
+
+/// Whether [`handle`] runs jobs of `kind`.
+pub fn handles(kind: &str) -> bool {
+    kind == CLOSE_JOB || kind == APPLY_JOB
+}
+
+/// Run a governance job: close a vote or apply a decision.
+pub async fn handle(db: &Db, job: &scheduler::Job, now: i64) -> Result<()> {
+    let coop_id = job
+        .coop_id
+        .ok_or_else(|| Error::Invalid(format!("job {} has no coop", job.id)))?;
+    let id = job.payload["proposal"]
+        .as_i64()
+        .ok_or_else(|| Error::Invalid(format!("job {} names no proposal", job.id)))?;
+    match job.kind.as_str() {
+        CLOSE_JOB => close(db, coop_id, id, now).await.map(|_| ()),
+        APPLY_JOB => apply(db, coop_id, id, now).await.map(|_| ()),
+        other => Err(Error::Invalid(format!("no handler for job kind {other:?}"))),
+    }
+}

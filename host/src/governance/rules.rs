@@ -1,0 +1,259 @@
+//! A coop's governance rules: which kinds of change need a vote, how each
+//! kind is voted (method, quorum, threshold), the colleges and their
+//! weights within bounds, and what admins may still change directly.
+//!
+//! Rules are versioned like every governed setting. A new coop starts in
+//! bootstrap mode: admins may change everything directly (each change is
+//! recorded in the decision log), so founders can set the first split,
+//! floor and rules; the founding assembly then adopts rules that take the
+//! direct path away (a `set-rules` proposal, or one last direct change).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::tally::{EmptyCollege, Method, VoteRules};
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// The kinds of proposal, i.e. the kinds of change governance covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Set a plugin configuration value (e.g. the price per km).
+    SetConfig,
+    /// Adopt a new value split policy.
+    SetSplit,
+    /// Set the hourly earnings floor.
+    SetFloor,
+    /// Grant a member a role.
+    GrantRole,
+    /// Revoke a role from a member.
+    RevokeRole,
+    /// Change these rules (methods, quorums, colleges, direct powers).
+    SetRules,
+    /// A free-text resolution: recorded, nothing else changes.
+    Resolution,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 7] = [
+        Kind::SetConfig,
+        Kind::SetSplit,
+        Kind::SetFloor,
+        Kind::GrantRole,
+        Kind::RevokeRole,
+        Kind::SetRules,
+        Kind::Resolution,
+    ];
+
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::SetConfig => "set-config",
+            Kind::SetSplit => "set-split",
+            Kind::SetFloor => "set-floor",
+            Kind::GrantRole => "grant-role",
+            Kind::RevokeRole => "revoke-role",
+            Kind::SetRules => "set-rules",
+            Kind::Resolution => "resolution",
+        }
+    }
+}
+
+/// Bounds every college weight must respect, in basis points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// Smallest weight of a college.
+    pub min_bp: u32,
+    /// Largest weight of a college.
+    pub max_bp: u32,
+}
+
+/// A college of the coop and its vote weight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollegeWeight {
+    /// Its name, e.g. `workers`; members carry it.
+    pub name: String,
+    /// Its weight, basis points; all weights sum to 10000.
+    pub weight_bp: u32,
+}
+
+/// How one kind of proposal is voted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindRules {
+    /// Method, quorum and threshold.
+    pub vote: VoteRules,
+    /// Shortest voting window, hours.
+    pub min_window_hours: u32,
+    /// Shortest time between the close and the change taking effect, hours.
+    pub min_delay_hours: u32,
+}
+
+/// The coop's governance rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Bounds on college weights (the SCIC's: each college 10 % to 50 %).
+    pub college_bounds: Bounds,
+    /// The colleges; empty for a coop without colleges.
+    pub colleges: Vec<CollegeWeight>,
+    /// Voting rules per kind; a kind not listed uses `default_vote`.
+    pub kinds: BTreeMap<Kind, KindRules>,
+    /// Voting rules of kinds not listed in `kinds`.
+    pub default_vote: KindRules,
+    /// Kinds admins may still change directly (recorded in the decision
+    /// log like a decision). Empty means everything goes through a vote.
+    pub admins_may: Vec<Kind>,
+}
+
+impl Default for Rules {
+    /// Bootstrap rules: one member one vote, quorum 20 %, majority, a
+    /// 3-day window; admins may change everything directly until the coop
+    /// adopts its own rules.
+    fn default() -> Rules {
+        Rules {
+            college_bounds: Bounds {
+                min_bp: 1_000,
+                max_bp: 5_000,
+            },
+            colleges: Vec::new(),
+            kinds: BTreeMap::new(),
+            default_vote: KindRules {
+                vote: VoteRules {
+                    method: Method::OneMemberOneVote,
+                    quorum_bp: 2_000,
+                    threshold_bp: 5_000,
+                    empty_college: EmptyCollege::Exclude,
+                },
+                min_window_hours: 72,
+                min_delay_hours: 0,
+            },
+            admins_may: Kind::ALL.to_vec(),
+        }
+    }
+}
+
+impl Rules {
+    /// The voting rules of `kind`.
+    pub fn for_kind(&self, kind: Kind) -> &KindRules {
+        self.kinds.get(&kind).unwrap_or(&self.default_vote)
+    }
+
+    /// Whether admins may change what `kind` covers without a vote.
+    pub fn admins_may(&self, kind: Kind) -> bool {
+        self.admins_may.contains(&kind)
+    }
+
+    /// Check the rules hold together: bounds within 0..=10000 and ordered,
+    /// college names unique and non-empty, weights within the bounds and
+    /// summing to 10000, a college-weighted kind only with colleges, vote
+    /// rules valid.
+    pub fn validate(&self) -> Result<()> {
+        let b = self.college_bounds;
+        if b.min_bp > b.max_bp || b.max_bp > 10_000 {
+            return Err(Error::Invalid(format!(
+                "college bounds {}..{} bp must satisfy min <= max <= 10000",
+                b.min_bp, b.max_bp
+            )));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for c in &self.colleges {
+            if c.name.trim().is_empty() || c.name.len() > 64 {
+                return Err(Error::Invalid(
+                    "a college name must be 1 to 64 characters".into(),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "college {:?} is listed twice",
+                    c.name
+                )));
+            }
+            if c.weight_bp < b.min_bp || c.weight_bp > b.max_bp {
+                return Err(Error::Invalid(format!(
+                    "college {:?} weighs {} bp, outside the bounds {}..{} bp",
+                    c.name, c.weight_bp, b.min_bp, b.max_bp
+                )));
+            }
+        }
+        let sum: u32 = self.colleges.iter().map(|c| c.weight_bp).sum();
+        if !self.colleges.is_empty() && sum != 10_000 {
+            return Err(Error::Invalid(format!(
+                "college weights sum to {sum} bp; they must sum to 10000 bp (100 %)"
+            )));
+        }
+        for (kind, rules) in self
+            .kinds
+            .iter()
+            .map(|(k, r)| (k.name(), r))
+            .chain(std::iter::once(("default", &self.default_vote)))
+        {
+            rules
+                .vote
+                .validate()
+                .map_err(|e| Error::Invalid(format!("{kind}: {e}")))?;
+            if rules.vote.method == Method::CollegeWeighted && self.colleges.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{kind} is voted by college but the coop has no colleges"
+                )));
+            }
+            if rules.min_window_hours == 0 {
+                return Err(Error::Invalid(format!(
+                    "{kind}: a voting window of at least one hour is needed"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rules in force for coop `coop_id` (the defaults if it never set any).
+pub async fn current(db: &Db, coop_id: i64) -> Result<(i64, Rules)> {
+    let row = sqlx::query(
+        "SELECT version, rules FROM governance_rules WHERE coop_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(coop_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    match row {
+        None => Ok((0, Rules::default())),
+        Some(r) => {
+            let rules = serde_json::from_str(&r.get::<String, _>(1))
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored governance rules: {e}")))?;
+            Ok((r.get(0), rules))
+        }
+    }
+}
+
+/// Record `rules` as the next version, in the caller's transaction.
+pub async fn store_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    rules: &Rules,
+    now_ms: i64,
+) -> Result<i64> {
+    rules.validate()?;
+    let version: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM governance_rules WHERE coop_id = $1",
+    )
+    .bind(coop_id)
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    sqlx::query(
+        "INSERT INTO governance_rules (coop_id, version, rules, set_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(coop_id)
+    .bind(version)
+    .bind(serde_json::to_string(rules).map_err(|e| Error::Internal(e.into()))?)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(version)
+}

@@ -1,0 +1,507 @@
+//! Governance through the HTTP API on each backend: a weighted college vote
+//! that changes a plugin's configuration at its effective date, a vote
+//! changed during the window, the published tally reproduced from the
+//! recorded votes, configuration refused outside governance, quorum and
+//! consent, and a tampered decision log caught by the API and the command.
+
+use std::process::Command;
+
+use axum::http::{Method, StatusCode};
+use coophost::clock::Clock;
+use coophost::identity::{self, NewMember};
+use serde_json::{Value, json};
+
+use crate::common::{TestHost, backends};
+
+const HOUR: i64 = 3_600_000;
+
+/// Add a member in a college and log them in.
+async fn member(host: &TestHost, slug: &str, email: &str, roles: &[&str], college: &str) -> String {
+    let coop = identity::find_coop(&host.app.db, slug).await.unwrap();
+    identity::add_member(
+        &host.app.db,
+        &*host.app.clock,
+        &coop,
+        NewMember {
+            email: email.into(),
+            display_name: email.into(),
+            password: Some("correct horse battery staple".into()),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            college: Some(college.into()),
+        },
+    )
+    .await
+    .unwrap();
+    host.login(email).await
+}
+
+async fn vote(
+    host: &TestHost,
+    token: &str,
+    id: i64,
+    choice: &str,
+    reason: &str,
+) -> (StatusCode, Value) {
+    host.request(
+        Method::POST,
+        &format!("/v1/coops/gov/proposals/{id}/votes"),
+        Some(token),
+        Some(json!({"choice": choice, "reason": reason})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_weighted_vote_changes_the_plugin_config_at_its_effective_date() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("gov").await;
+        host.install(&coop, "shift-board-rs").await;
+        let admin = member(
+            &host,
+            "gov",
+            "admin@gov.coop",
+            &["admin", "member"],
+            "founders",
+        )
+        .await;
+        let mut workers = Vec::new();
+        for i in 0..4 {
+            workers.push(
+                member(
+                    &host,
+                    "gov",
+                    &format!("w{i}@gov.coop"),
+                    &["worker", "member"],
+                    "workers",
+                )
+                .await,
+            );
+        }
+        let mut users = Vec::new();
+        for i in 0..4 {
+            users.push(
+                member(
+                    &host,
+                    "gov",
+                    &format!("u{i}@gov.coop"),
+                    &["member"],
+                    "users",
+                )
+                .await,
+            );
+        }
+        let _supporter = member(&host, "gov", "s@gov.coop", &["member"], "supporters").await;
+
+        // The founders adopt SCIC rules: colleges weighted 50/30/20 within
+        // 10-50 %, configuration voted by college (quorum 30 %, majority),
+        // 48 h window, 24 h notice; admins keep no direct power.
+        let vote_rules =
+            json!({"method": "college-weighted", "quorum_bp": 3000, "threshold_bp": 5000});
+        let rules = json!({
+            "college_bounds": {"min_bp": 1000, "max_bp": 5000},
+            "colleges": [{"name": "workers", "weight_bp": 5000}, {"name": "users", "weight_bp": 3000},
+                {"name": "supporters", "weight_bp": 2000}],
+            "kinds": {"set-config": {"vote": vote_rules, "min_window_hours": 48, "min_delay_hours": 24}},
+            "default_vote": {"vote": {"method": "one-member-one-vote", "quorum_bp": 5000, "threshold_bp": 5000},
+                "min_window_hours": 24, "min_delay_hours": 0},
+            "admins_may": []
+        });
+        // Weights outside the bounds are refused and change nothing.
+        let mut bad = rules.clone();
+        bad["colleges"][0]["weight_bp"] = json!(6000);
+        bad["colleges"][2]["weight_bp"] = json!(1000);
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": bad, "reason": "founding assembly"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("outside the bounds"),
+            "{body}"
+        );
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "founding assembly"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+
+        // Now an admin cannot change the configuration directly.
+        let cfg = "/v1/coops/gov/plugins/shift-board-rs/config/max-shifts-per-week";
+        let (s, body) = host
+            .request(Method::PUT, cfg, Some(&admin), Some(json!({"value": 9})))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("open a proposal"),
+            "{body}"
+        );
+        let (s, body) = host
+            .request(Method::POST, "/v1/coops/gov/split-policies", Some(&admin),
+                Some(json!({"terms": {"model": "subscription", "fee_per_period": 100, "period_days": 30, "cae_fee_bp": 0}, "reason": "x"})))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+
+        // A worker proposes 5 shifts a week; a shorter window than the
+        // rules allow is refused.
+        let change = json!({"kind": "set-config", "plugin": "shift-board-rs", "name": "max-shifts-per-week", "value": 5});
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/proposals",
+                Some(&workers[0]),
+                Some(json!({"title": "Five shifts a week", "change": change, "window_hours": 1})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let t0 = host.clock.now_ms();
+        let (s, body) = host
+            .request(Method::POST, "/v1/coops/gov/proposals", Some(&workers[0]),
+                Some(json!({"title": "Five shifts a week", "body": "Demand is up.", "change": change})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let id = body["proposal"]["id"].as_i64().unwrap();
+        assert_eq!(body["proposal"]["closes_at"], t0 + 48 * HOUR);
+        assert_eq!(body["proposal"]["effective_at"], t0 + 72 * HOUR);
+
+        // Workers 3 yes 1 no; users first 2 yes 2 no, then one yes voter
+        // changes to no: 1 yes 3 no; supporters do not vote.
+        for (i, w) in workers.iter().enumerate() {
+            let (s, b) = vote(&host, w, id, if i < 3 { "yes" } else { "no" }, "").await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        for (i, u) in users.iter().enumerate() {
+            vote(&host, u, id, if i < 2 { "yes" } else { "no" }, "").await;
+        }
+        host.clock.advance(HOUR);
+        let (s, _) = vote(&host, &users[1], id, "no", "changed my mind").await;
+        assert_eq!(s, StatusCode::OK);
+        // An objection is not a vote under this method.
+        let (s, b) = vote(&host, &users[0], id, "object", "no").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        // Votes stay secret while the window is open.
+        let (s, _) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/gov/proposals/{id}/votes"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+
+        // The window closes; the scheduler tallies. By hand: workers
+        // 3/4 = 0.75, users 1/4 = 0.25, supporters excluded, so
+        // (0.5 x 0.75 + 0.3 x 0.25) / 0.8 = 0.5625 > 0.5: passed. Turnout
+        // 8 of 10 >= 30 %.
+        host.clock.set(t0 + 48 * HOUR);
+        let admin = host.login("admin@gov.coop").await;
+        let (s, _) = vote(&host, &admin, id, "yes", "").await;
+        assert_eq!(s, StatusCode::CONFLICT, "no vote once the window closed");
+        host.app.run_jobs_once("test-host").await.unwrap();
+        let (_, body) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/gov/proposals/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        let p = &body["proposal"];
+        assert_eq!(p["status"], "passed", "{backend:?}: {p}");
+        let t = &p["tally"];
+        assert_eq!(
+            (t["cast"].as_u64(), t["eligible"].as_u64()),
+            (Some(8), Some(10)),
+            "{t}"
+        );
+        assert_eq!(t["score_bp"], 5625, "{t}");
+        let colleges = t["colleges"].as_array().unwrap();
+        let by = |n: &str| colleges.iter().find(|c| c["name"] == n).unwrap().clone();
+        assert_eq!(
+            (by("workers")["yes"].as_u64(), by("workers")["no"].as_u64()),
+            (Some(3), Some(1))
+        );
+        assert_eq!(
+            (by("users")["yes"].as_u64(), by("users")["no"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(by("supporters")["counted"], false);
+        // Reproducible from the recorded votes.
+        let (s, votes) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/gov/proposals/{id}/votes"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{votes}");
+        assert_eq!(votes["matches_published_tally"], true);
+        assert_eq!(votes["votes"].as_array().unwrap().len(), 8);
+
+        // Not yet in effect.
+        let (_, c) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/plugins/shift-board-rs/config",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(c["config"]["max-shifts-per-week"], 3, "{c}");
+        host.clock.set(t0 + 72 * HOUR);
+        let admin = host.login("admin@gov.coop").await;
+        host.app.run_jobs_once("test-host").await.unwrap();
+        let (_, c) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/plugins/shift-board-rs/config",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(c["config"]["max-shifts-per-week"], 5, "{backend:?}: {c}");
+        let (_, body) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/gov/proposals/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["proposal"]["status"], "applied", "{body}");
+        // Members were told.
+        let (_, inbox) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/notifications",
+                Some(&admin),
+                None,
+            )
+            .await;
+        let topics: Vec<&str> = inbox["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["topic"].as_str().unwrap())
+            .collect();
+        for topic in [
+            "governance.proposal-opened",
+            "governance.decided",
+            "governance.applied",
+        ] {
+            assert!(topics.contains(&topic), "{topic} missing from {topics:?}");
+        }
+
+        // The decision log: the rules change, the proposal, its decision
+        // and its application, chained.
+        let (_, log) = host
+            .request(Method::GET, "/v1/coops/gov/decisions", Some(&admin), None)
+            .await;
+        let kinds: Vec<&str> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "direct-change",
+                "proposal.opened",
+                "proposal.decided",
+                "proposal.applied"
+            ]
+        );
+        let (_, v) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/decisions/verify",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(v["verification"]["ok"], true, "{v}");
+        let cli = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_coophost"))
+                .arg("--database-url")
+                .arg(&host.url)
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap()
+        };
+        let out = cli(&["decisions", "verify", "--coop", "gov"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // Someone edits the recorded decision in the database.
+        sqlx::query("UPDATE chain_entries SET body = REPLACE(body, '\"passed\"', '\"rejected\"') WHERE chain = 'decisions' AND seq = 3")
+            .execute(&host.app.db.pool)
+            .await
+            .unwrap();
+        let (_, v) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/decisions/verify",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(v["verification"]["ok"], false, "{v}");
+        assert_eq!(v["verification"]["problem"]["seq"], 3, "{v}");
+        let out = cli(&["decisions", "verify", "--coop", "gov"]);
+        assert!(!out.status.success(), "verify must fail on a tampered log");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains('3'), "{err}");
+        host.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn quorum_ties_and_consent() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop_id = host.coop("gov").await.id;
+        let admin = member(&host, "gov", "admin@gov.coop", &["admin", "member"], "x").await;
+        let a = member(&host, "gov", "a@gov.coop", &["member"], "x").await;
+        let b = member(&host, "gov", "b@gov.coop", &["member"], "x").await;
+        let c = member(&host, "gov", "c@gov.coop", &["member"], "x").await;
+        // Resolutions by consent (quorum 0); roles by one member one vote,
+        // quorum 50 %, majority.
+        let rules = json!({
+            "college_bounds": {"min_bp": 1000, "max_bp": 5000}, "colleges": [],
+            "kinds": {"resolution": {"vote": {"method": "consent", "quorum_bp": 0, "threshold_bp": 0},
+                "min_window_hours": 24, "min_delay_hours": 0}},
+            "default_vote": {"vote": {"method": "one-member-one-vote", "quorum_bp": 5000, "threshold_bp": 5000},
+                "min_window_hours": 24, "min_delay_hours": 0},
+            "admins_may": []
+        });
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "founding"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let a_id = identity::list_members(&host.app.db, coop_id)
+            .await
+            .unwrap()
+            .iter()
+            .find(|m| m.email == "a@gov.coop")
+            .unwrap()
+            .id;
+        let open = |change: Value| {
+            let host = &host;
+            let admin = admin.clone();
+            async move {
+                let (s, body) = host
+                    .request(
+                        Method::POST,
+                        "/v1/coops/gov/proposals",
+                        Some(&admin),
+                        Some(json!({"title": "t", "change": change})),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{body}");
+                body["proposal"]["id"].as_i64().unwrap()
+            }
+        };
+        let grant = json!({"kind": "grant-role", "member": a_id, "role": "dispatcher"});
+        let p_quorum = open(grant.clone()).await;
+        let p_tie = open(grant.clone()).await;
+        let p_consent = open(json!({"kind": "resolution"})).await;
+        let p_objected = open(json!({"kind": "resolution"})).await;
+        // Quorum: 1 of 4 voted (25 % < 50 %), though unanimous.
+        vote(&host, &a, p_quorum, "yes", "").await;
+        // Tie: 1 yes 1 no and 1 abstention, 3 of 4 voted: quorum met, not
+        // more than half: rejected.
+        vote(&host, &a, p_tie, "yes", "").await;
+        vote(&host, &b, p_tie, "no", "").await;
+        vote(&host, &c, p_tie, "abstain", "").await;
+        // Consent: an objection needs a reason.
+        let (s, body) = vote(&host, &b, p_objected, "object", "  ").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        vote(&host, &a, p_consent, "yes", "").await;
+        vote(&host, &b, p_objected, "object", "we have not costed it").await;
+        host.clock.advance(24 * HOUR);
+        let admin = host.login("admin@gov.coop").await;
+        // The first tick closes the votes; the passed resolution takes
+        // effect at once and is applied on the next tick.
+        host.app.run_jobs_once("test-host").await.unwrap();
+        host.app.run_jobs_once("test-host").await.unwrap();
+        let status = |id: i64| {
+            let (host, admin) = (&host, admin.clone());
+            async move {
+                let (_, body) = host
+                    .request(
+                        Method::GET,
+                        &format!("/v1/coops/gov/proposals/{id}"),
+                        Some(&admin),
+                        None,
+                    )
+                    .await;
+                body["proposal"].clone()
+            }
+        };
+        let q = status(p_quorum).await;
+        assert_eq!(q["status"], "rejected", "{q}");
+        assert_eq!(q["tally"]["quorum_met"], false, "{q}");
+        assert!(
+            q["tally"]["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("quorum"),
+            "{q}"
+        );
+        let t = status(p_tie).await;
+        assert_eq!(
+            (
+                t["status"].as_str(),
+                t["tally"]["yes"].as_u64(),
+                t["tally"]["no"].as_u64(),
+                t["tally"]["abstain"].as_u64(),
+                t["tally"]["quorum_met"].as_bool()
+            ),
+            (Some("rejected"), Some(1), Some(1), Some(1), Some(true)),
+            "{t}"
+        );
+        assert_eq!(status(p_consent).await["status"], "applied");
+        let o = status(p_objected).await;
+        assert_eq!(o["status"], "rejected", "{o}");
+        assert_eq!(
+            o["tally"]["objections"][0]["reason"],
+            "we have not costed it"
+        );
+        // The role was not granted.
+        let m = identity::get_member(&host.app.db, coop_id, a_id)
+            .await
+            .unwrap();
+        assert!(
+            !m.roles.contains(&"dispatcher".to_string()),
+            "{:?}",
+            m.roles
+        );
+        host.finish().await;
+    }
+}
