@@ -505,3 +505,219 @@ async fn quorum_ties_and_consent() {
         host.finish().await;
     }
 }
+
+/// Terms of service: published with at least the coop's notice, in effect
+/// only when it ends, with a diff, announced in the inbox (read and
+/// unread, and live as server-sent events), accepted by members.
+#[tokio::test]
+async fn terms_take_effect_after_notice_and_the_inbox_streams_them() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        host.coop("gov").await;
+        let admin = member(&host, "gov", "admin@gov.coop", &["admin", "member"], "x").await;
+        let ana = member(&host, "gov", "ana@gov.coop", &["worker", "member"], "x").await;
+        let t0 = host.clock.now_ms();
+
+        // Ana listens to her inbox live.
+        let req = axum::http::Request::builder()
+            .uri("/v1/coops/gov/notifications/stream")
+            .header("authorization", format!("Bearer {ana}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = coophost::api::router(host.app.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut stream = resp.into_body();
+
+        // A notice shorter than 15 days is refused.
+        let (_, current) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                None,
+            )
+            .await;
+        let mut rules = current["rules"].clone();
+        rules["terms_notice_days"] = json!(10);
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "shorter notice"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("15 days"),
+            "{body}"
+        );
+
+        let v1 = "1. Pay weekly.\n2. Appeals within 30 days.";
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/terms",
+                Some(&admin),
+                Some(json!({"text": v1, "reason": "founding terms"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert_eq!(body["version"]["effective_at"], t0 + 15 * 24 * HOUR);
+        // A worker cannot publish terms.
+        let (s, _) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/terms",
+                Some(&ana),
+                Some(json!({"text": "x", "reason": "y"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+
+        // The stream delivers the announcement.
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let f = stream.frame().await.expect("stream open").expect("frame");
+                if let Some(data) = f.data_ref() {
+                    let text = String::from_utf8_lossy(data).to_string();
+                    if text.contains("event: notification") {
+                        return text;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("a notification within 10 s");
+        assert!(frame.contains("terms.published"), "{frame}");
+
+        // Pending, not in effect; Ana accepts.
+        let (_, terms) = host
+            .request(Method::GET, "/v1/coops/gov/terms", Some(&ana), None)
+            .await;
+        assert_eq!(terms["in_effect"], Value::Null, "{terms}");
+        assert_eq!(terms["pending"][0]["version"], 1);
+        assert_eq!(
+            terms["pending"][0]["diff"],
+            "+ 1. Pay weekly.\n+ 2. Appeals within 30 days.\n"
+        );
+        let (s, _) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/terms/1/accept",
+                Some(&ana),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/terms/9/accept",
+                Some(&ana),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // A longer notice: 30 days.
+        rules["terms_notice_days"] = json!(30);
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "longer notice"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let v2 = "1. Pay weekly.\n2. Appeals within 60 days.";
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/terms",
+                Some(&admin),
+                Some(json!({"text": v2, "reason": "longer appeals"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert_eq!(body["version"]["effective_at"], t0 + 30 * 24 * HOUR);
+        assert_eq!(
+            body["version"]["diff"],
+            "  1. Pay weekly.\n- 2. Appeals within 30 days.\n+ 2. Appeals within 60 days.\n"
+        );
+
+        // Day 16: version 1 in effect, version 2 still pending.
+        host.clock.set(t0 + 16 * 24 * HOUR);
+        let ana = host.login("ana@gov.coop").await;
+        let (_, terms) = host
+            .request(Method::GET, "/v1/coops/gov/terms", Some(&ana), None)
+            .await;
+        assert_eq!(terms["in_effect"]["version"], 1, "{terms}");
+        assert_eq!(terms["pending"].as_array().unwrap().len(), 1);
+        assert_eq!(terms["pending"][0]["version"], 2);
+        assert_eq!(terms["accepted"][0]["version"], 1);
+
+        // Inbox: two announcements, unread until marked.
+        let (_, inbox) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/notifications?unread=true",
+                Some(&ana),
+                None,
+            )
+            .await;
+        let unread = inbox["notifications"].as_array().unwrap();
+        assert_eq!(unread.len(), 2, "{inbox}");
+        let first = unread[1]["id"].as_i64().unwrap();
+        let (_, marked) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/notifications/read",
+                Some(&ana),
+                Some(json!({"ids": [first]})),
+            )
+            .await;
+        assert_eq!(marked["marked"], 1);
+        let (_, inbox) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/notifications?unread=true",
+                Some(&ana),
+                None,
+            )
+            .await;
+        assert_eq!(inbox["notifications"].as_array().unwrap().len(), 1);
+        host.request(
+            Method::POST,
+            "/v1/coops/gov/notifications/read",
+            Some(&ana),
+            Some(json!({})),
+        )
+        .await;
+        let (_, inbox) = host
+            .request(Method::GET, "/v1/coops/gov/notifications", Some(&ana), None)
+            .await;
+        assert!(
+            inbox["notifications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["read"] == true),
+            "{inbox}"
+        );
+        drop(stream);
+        host.finish().await;
+    }
+}

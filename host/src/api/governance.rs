@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::governance::proposals::{self, Change, DECISIONS, NewProposal};
 use crate::governance::rules::{self, Rules};
 use crate::governance::tally::Choice;
+use crate::governance::terms;
 
 /// The governance routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -33,6 +34,11 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route(
             "/v1/coops/{coop}/proposals/{id}/votes",
             get(list_votes).post(cast_vote),
+        )
+        .route("/v1/coops/{coop}/terms", get(get_terms).post(publish_terms))
+        .route(
+            "/v1/coops/{coop}/terms/{version}/accept",
+            axum::routing::post(accept_terms),
         )
         .route("/v1/coops/{coop}/decisions", get(decisions))
         .route("/v1/coops/{coop}/decisions/verify", get(verify))
@@ -191,4 +197,69 @@ async fn verify(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>
     let (coop, _) = t.member()?;
     let v = chain::verify(&app.db, DECISIONS, coop.id).await?;
     Ok(Json(json!({"verification": v})))
+}
+
+/// The terms: the version in effect, pending versions (published, notice
+/// running) with their diffs, every version, and what the caller accepted.
+async fn get_terms(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let now = app.clock.now_ms();
+    let versions = terms::versions(&app.db, coop.id).await?;
+    let current = terms::in_effect(&versions, now).cloned();
+    let pending: Vec<&terms::TermsVersion> =
+        versions.iter().filter(|v| v.effective_at > now).collect();
+    let accepted = match actor.member_id {
+        Some(m) => terms::accepted(&app.db, coop.id, m).await?,
+        None => vec![],
+    };
+    Ok(Json(json!({
+        "in_effect": current,
+        "pending": pending,
+        "versions": versions,
+        "accepted": accepted.iter().map(|(v, at)| json!({"version": v, "accepted_at": at})).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermsBody {
+    text: String,
+    reason: String,
+}
+
+/// Publish new terms directly, where the coop's rules let admins.
+async fn publish_terms(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<TermsBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, actor) = t.member()?;
+    let outcome = proposals::direct_change(
+        &app.db,
+        coop.id,
+        &actor,
+        &Change::AdoptTerms { text: b.text },
+        &b.reason,
+        app.clock.now_ms(),
+    )
+    .await?;
+    let versions = terms::versions(&app.db, coop.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"outcome": outcome, "version": versions.last()})),
+    ))
+}
+
+async fn accept_terms(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let member = own_member(&actor)?;
+    let version: i64 = version
+        .parse()
+        .map_err(|_| Error::BadRequest(format!("terms version {version:?} is not a number")))?;
+    terms::accept(&app.db, coop.id, member, version, app.clock.now_ms()).await?;
+    Ok(Json(json!({"accepted": version})))
 }

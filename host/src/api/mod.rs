@@ -64,6 +64,14 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/coops/{coop}/interfaces", get(list_interfaces))
         .route("/v1/coops/{coop}/notifications", get(notifications))
+        .route(
+            "/v1/coops/{coop}/notifications/read",
+            post(mark_notifications_read),
+        )
+        .route(
+            "/v1/coops/{coop}/notifications/stream",
+            get(notification_stream),
+        )
         .route("/v1/coops/{coop}/shifts", get(list_shifts))
         .route("/v1/coops/{coop}/shifts/current", get(current_shift))
         .route("/v1/coops/{coop}/shifts/start", post(start_shift))
@@ -513,13 +521,135 @@ async fn list_interfaces(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Js
     Ok(Json(json!({"interfaces": out})))
 }
 
-async fn notifications(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboxQuery {
+    unread: Option<bool>,
+    limit: Option<i64>,
+}
+
+async fn notifications(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    query: Result<axum::extract::Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.member()?;
+    let axum::extract::Query(q) =
+        query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let list = match actor.member_id {
-        Some(m) => events::for_member(&app.db, coop.id, m, 100).await?,
+        Some(m) => {
+            events::inbox(
+                &app.db,
+                coop.id,
+                m,
+                q.unread.unwrap_or(false),
+                q.limit.unwrap_or(100).clamp(1, 1000),
+            )
+            .await?
+        }
         None => vec![],
     };
-    Ok(Json(json!({"notifications": list})))
+    let unread = list.iter().filter(|n| !n.read).count();
+    Ok(Json(json!({"notifications": list, "unread_shown": unread})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkRead {
+    /// Notification ids; all of the caller's when absent.
+    ids: Option<Vec<i64>>,
+}
+
+async fn mark_notifications_read(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<MarkRead>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let member = own_member(&actor)?;
+    let marked = events::mark_read(
+        &app.db,
+        coop.id,
+        member,
+        b.ids.as_deref(),
+        app.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(json!({"marked": marked})))
+}
+
+/// How often the live inbox looks for new notifications.
+pub const INBOX_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    after: Option<i64>,
+}
+
+/// Server-sent events: every new notification of the caller as it
+/// arrives (`event: notification`, `id:` its id, so a client resumes with
+/// `?after=` or `Last-Event-ID`).
+async fn notification_stream(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    headers: axum::http::HeaderMap,
+    query: Result<axum::extract::Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    let (coop, actor) = t.member()?;
+    let member = own_member(&actor)?;
+    let axum::extract::Query(q) =
+        query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let start = match q.after.or(resume) {
+        Some(a) => a,
+        None => events::inbox(&app.db, coop.id, member, false, 1)
+            .await?
+            .first()
+            .map_or(0, |n| n.event.id),
+    };
+    let db = app.db.clone();
+    let state = (
+        db,
+        coop.id,
+        member,
+        start,
+        std::collections::VecDeque::new(),
+    );
+    let stream = futures_util::stream::unfold(
+        state,
+        |(db, coop, member, mut last, mut queue)| async move {
+            loop {
+                if let Some(e) = queue.pop_front() {
+                    let e: events::Event = e;
+                    last = e.id;
+                    let data = serde_json::to_string(&e).unwrap_or_default();
+                    let sse = SseEvent::default()
+                        .event("notification")
+                        .id(e.id.to_string())
+                        .data(data);
+                    return Some((Ok(sse), (db, coop, member, last, queue)));
+                }
+                match events::inbox_after(&db, coop, member, last, 100).await {
+                    Ok(list) if !list.is_empty() => queue.extend(list),
+                    Ok(_) => tokio::time::sleep(INBOX_POLL).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "inbox stream read failed");
+                        tokio::time::sleep(INBOX_POLL * 4).await;
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// The caller's own member id, for routes about oneself.

@@ -402,6 +402,36 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         summary: "Verify the decision log's hash chain",
         access: "members",
     },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/notifications/read",
+        summary: "Mark notifications read: {\"ids\": [...]} or all",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/notifications/stream",
+        summary: "Server-sent events: each new notification as it arrives (resume with ?after=ID or Last-Event-ID)",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/terms",
+        summary: "Terms of service: the version in effect, pending versions with their diff and date, what the caller accepted",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/terms",
+        summary: "Publish new terms directly where the rules allow admins (else by an adopt-terms proposal); notice of at least 15 days",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/terms/{version}/accept",
+        summary: "Record the caller's acceptance of a terms version",
+        access: "members",
+    },
 ];
 
 fn error_schema() -> Value {

@@ -119,3 +119,111 @@ pub async fn for_plugin(db: &Db, coop_id: i64, plugin: &str) -> Result<Vec<Event
     .await?;
     Ok(rows.iter().map(event_from_row).collect())
 }
+
+/// A notification in a member's inbox: an event addressed to them, and
+/// whether they have read it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notification {
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Whether the member marked it read.
+    pub read: bool,
+}
+
+/// A member's inbox, newest first; only unread ones with `unread_only`.
+pub async fn inbox(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    unread_only: bool,
+    limit: i64,
+) -> Result<Vec<Notification>> {
+    let filter = if unread_only {
+        " AND r.event_id IS NULL"
+    } else {
+        ""
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT e.id, e.plugin, e.topic, e.payload, e.created_at, \
+         CASE WHEN r.event_id IS NULL THEN 0 ELSE 1 END \
+         FROM events e LEFT JOIN notification_reads r ON r.event_id = e.id AND r.member_id = e.member_id \
+         WHERE e.coop_id = $1 AND e.member_id = $2{filter} ORDER BY e.id DESC LIMIT $3"
+    ))
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Notification {
+            event: event_from_row(r),
+            read: r.get::<i64, _>(5) != 0,
+        })
+        .collect())
+}
+
+/// Notifications of a member newer than `after_id`, oldest first (for the
+/// live stream).
+pub async fn inbox_after(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT id, plugin, topic, payload, created_at FROM events WHERE coop_id = $1 AND member_id = $2 \
+         AND id > $3 ORDER BY id LIMIT $4",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.iter().map(event_from_row).collect())
+}
+
+/// Mark notifications read: the given ids, or all of the member's with
+/// `None`. Ids that are not the member's are ignored. Returns how many were
+/// newly marked.
+pub async fn mark_read(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    ids: Option<&[i64]>,
+    now_ms: i64,
+) -> Result<u64> {
+    let mut marked = 0;
+    let targets: Vec<i64> = match ids {
+        Some(ids) => ids.to_vec(),
+        None => sqlx::query(
+            "SELECT e.id FROM events e LEFT JOIN notification_reads r ON r.event_id = e.id AND r.member_id = e.member_id \
+             WHERE e.coop_id = $1 AND e.member_id = $2 AND r.event_id IS NULL",
+        )
+        .bind(coop_id)
+        .bind(member_id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect(),
+    };
+    for id in targets {
+        let done = sqlx::query(
+            "INSERT INTO notification_reads (event_id, member_id, read_at) \
+             SELECT id, member_id, $1 FROM events WHERE id = $2 AND coop_id = $3 AND member_id = $4 \
+             ON CONFLICT (event_id, member_id) DO NOTHING",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .bind(coop_id)
+        .bind(member_id)
+        .execute(&db.pool)
+        .await?;
+        marked += done.rows_affected();
+    }
+    Ok(marked)
+}

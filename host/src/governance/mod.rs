@@ -6,7 +6,9 @@
 //! - [`rules`]: the coop's versioned governance rules and colleges.
 //! - [`proposals`]: opening, voting, closing, applying; direct changes
 //!   where the rules still allow them.
+//! - [`terms`]: terms of service with a notice period and acceptances.
 
 pub mod proposals;
 pub mod rules;
 pub mod tally;
+pub mod terms;

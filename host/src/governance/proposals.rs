@@ -81,6 +81,12 @@ pub enum Change {
     },
     /// A resolution: recorded, nothing else changes.
     Resolution {},
+    /// Publish a new version of the terms of service; it takes effect when
+    /// the coop's notice period has run from the day it is applied.
+    AdoptTerms {
+        /// The full text of the new version.
+        text: String,
+    },
 }
 
 impl Change {
@@ -94,6 +100,7 @@ impl Change {
             Change::RevokeRole { .. } => Kind::RevokeRole,
             Change::SetRules { .. } => Kind::SetRules,
             Change::Resolution {} => Kind::Resolution,
+            Change::AdoptTerms { .. } => Kind::AdoptTerms,
         }
     }
 
@@ -138,6 +145,14 @@ impl Change {
             }
             Change::SetRules { rules } => rules.validate()?,
             Change::Resolution {} => {}
+            Change::AdoptTerms { text } => {
+                if text.trim().is_empty() || text.len() > super::terms::MAX_TERMS_BYTES {
+                    return Err(Error::Invalid(format!(
+                        "terms text must be 1 to {} bytes",
+                        super::terms::MAX_TERMS_BYTES
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -480,8 +495,38 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
     let (_, rules) = rules::current(db, coop_id).await?;
     let electorate = electorate(db, coop_id, &rules).await?;
     let ballots = ballots(db, id).await?;
-    let t = tally::tally(&p.rules, &electorate, &ballots)
-        .map_err(|e| Error::Invalid(format!("proposal {id}: {e}")))?;
+    let t = match tally::tally(&p.rules, &electorate, &ballots) {
+        Ok(t) => t,
+        Err(e) => {
+            // The votes cannot be counted under the rules in force now (a
+            // college was removed while the vote was open): the proposal
+            // fails, saying why, rather than staying open for ever.
+            let why = format!("the votes could not be counted: {e}");
+            let mut tx = db.begin_write().await?;
+            sqlx::query(
+                "UPDATE proposals SET status = 'failed', outcome = $1, closed_at = $2 WHERE id = $3 AND status = 'open'",
+            )
+            .bind(&why)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            chain::append_in(
+                &mut tx,
+                DECISIONS,
+                coop_id,
+                &NewEntry {
+                    kind: "proposal.failed".into(),
+                    body: json!({"proposal": id, "kind": p.kind, "outcome": why, "ballots": ballots}),
+                    personal: None,
+                },
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return get(db, coop_id, id).await;
+        }
+    };
     let status = if t.passed { "passed" } else { "rejected" };
     let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
@@ -537,7 +582,14 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
 
 /// Apply `change` now, as decided by `by` (a proposal id or a direct change
 /// by a member). Returns a sentence saying what changed.
-async fn perform(db: &Db, coop_id: i64, change: &Change, why: &str, now: i64) -> Result<String> {
+async fn perform(
+    db: &Db,
+    coop_id: i64,
+    change: &Change,
+    why: &str,
+    proposal: Option<i64>,
+    now: i64,
+) -> Result<String> {
     Ok(match change {
         Change::SetConfig {
             plugin,
@@ -597,6 +649,31 @@ async fn perform(db: &Db, coop_id: i64, change: &Change, why: &str, now: i64) ->
             format!("governance rules version {v} in force")
         }
         Change::Resolution {} => "resolution adopted".to_string(),
+        Change::AdoptTerms { text } => {
+            let (_, rules) = rules::current(db, coop_id).await?;
+            let v = super::terms::publish(
+                db,
+                coop_id,
+                text,
+                rules.terms_notice_days,
+                None,
+                proposal,
+                now,
+            )
+            .await?;
+            notify_members(
+                db,
+                coop_id,
+                "terms.published",
+                &json!({"version": v.version, "effective_at": v.effective_at}),
+                now,
+            )
+            .await?;
+            format!(
+                "terms version {} published, in effect from {}",
+                v.version, v.effective_at
+            )
+        }
     })
 }
 
@@ -614,7 +691,7 @@ pub async fn apply(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
         )));
     }
     let why = format!("proposal {id}: {}", p.title);
-    let (status, outcome) = match perform(db, coop_id, &p.change, &why, now).await {
+    let (status, outcome) = match perform(db, coop_id, &p.change, &why, Some(id), now).await {
         Ok(done) => ("applied", done),
         Err(e) => ("failed", e.to_string()),
     };
@@ -710,7 +787,7 @@ pub async fn direct_change(
 ) -> Result<String> {
     direct_allowed(db, coop_id, actor, change.kind()).await?;
     change.check(db, coop_id).await?;
-    let outcome = perform(db, coop_id, change, reason, now).await?;
+    let outcome = perform(db, coop_id, change, reason, None, now).await?;
     record_direct(
         db,
         coop_id,

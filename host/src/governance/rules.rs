@@ -35,11 +35,13 @@ pub enum Kind {
     SetRules,
     /// A free-text resolution: recorded, nothing else changes.
     Resolution,
+    /// Adopt a new version of the terms of service.
+    AdoptTerms,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::SetConfig,
         Kind::SetSplit,
         Kind::SetFloor,
@@ -47,6 +49,7 @@ impl Kind {
         Kind::RevokeRole,
         Kind::SetRules,
         Kind::Resolution,
+        Kind::AdoptTerms,
     ];
 
     /// The JSON name.
@@ -59,6 +62,7 @@ impl Kind {
             Kind::RevokeRole => "revoke-role",
             Kind::SetRules => "set-rules",
             Kind::Resolution => "resolution",
+            Kind::AdoptTerms => "adopt-terms",
         }
     }
 }
@@ -110,6 +114,14 @@ pub struct Rules {
     /// Kinds admins may still change directly (recorded in the decision
     /// log like a decision). Empty means everything goes through a vote.
     pub admins_may: Vec<Kind>,
+    /// Days between publishing new terms and their taking effect; at least
+    /// [`super::terms::MIN_NOTICE_DAYS`].
+    #[serde(default = "default_notice_days")]
+    pub terms_notice_days: u32,
+}
+
+fn default_notice_days() -> u32 {
+    super::terms::MIN_NOTICE_DAYS
 }
 
 impl Default for Rules {
@@ -135,6 +147,7 @@ impl Default for Rules {
                 min_delay_hours: 0,
             },
             admins_may: Kind::ALL.to_vec(),
+            terms_notice_days: default_notice_days(),
         }
     }
 }
@@ -181,6 +194,13 @@ impl Rules {
                     c.name, c.weight_bp, b.min_bp, b.max_bp
                 )));
             }
+        }
+        if self.terms_notice_days < super::terms::MIN_NOTICE_DAYS {
+            return Err(Error::Invalid(format!(
+                "terms_notice_days is {}: members get at least {} days' notice of new terms",
+                self.terms_notice_days,
+                super::terms::MIN_NOTICE_DAYS
+            )));
         }
         let sum: u32 = self.colleges.iter().map(|c| c.weight_bp).sum();
         if !self.colleges.is_empty() && sum != 10_000 {

@@ -202,7 +202,9 @@ pub enum TallyError {
     #[error("an objection needs a reason: say what you object to and what would have to change")]
     ObjectionWithoutReason,
     /// A plain no in a consent decision.
-    #[error("under consent, object with a reason or consent (yes or abstain): a plain no is not a choice")]
+    #[error(
+        "under consent, object with a reason or consent (yes or abstain): a plain no is not a choice"
+    )]
     NoUnderConsent,
     /// A recorded ballot that is not valid under the method.
     #[error("ballot of member {member_id} is invalid: {problem}")]
@@ -400,9 +402,8 @@ pub fn tally(
             }
         })?;
     }
-    let cast = u32::try_from(sorted.len()).map_err(|_| TallyError::TooManyBallots {
-        cast: sorted.len(),
-    })?;
+    let cast = u32::try_from(sorted.len())
+        .map_err(|_| TallyError::TooManyBallots { cast: sorted.len() })?;
     let mut totals = Counts::default();
     for b in &sorted {
         totals.add(&b.choice);
@@ -576,8 +577,7 @@ fn college_weighted(
             no: n.no,
             abstain: n.abstain,
             counted: n.decided() > 0,
-            yes_share_bp: (n.decided() > 0)
-                .then(|| floor_bp(whole * i128::from(n.yes), decided)),
+            yes_share_bp: (n.decided() > 0).then(|| floor_bp(whole * i128::from(n.yes), decided)),
             contribution_bp: if n.decided() > 0 && weight_sum > 0 {
                 floor_bp(top, decided * weight_sum)
             } else {
@@ -604,7 +604,7 @@ fn college_weighted(
     // fraction part is below 1, so floor(sum / W) = floor(whole part / W).
     let bar = i128::from(rules.threshold_bp) * weight_sum;
     let carry = sum.whole > bar || (sum.whole == bar && sum.num > 0);
-    let score = floor_bp(sum.whole, weight_sum * whole);
+    let score = floor_bp(sum.whole, weight_sum);
     let exact = sum.num == 0 && sum.whole % weight_sum == 0;
     let scope = if counted == colleges.len() {
         format!("all {counted} colleges cast yes or no votes")
@@ -821,7 +821,10 @@ mod tests {
             &votes(&[Yes, Yes, No, No, No]),
         )
         .unwrap();
-        assert_eq!((t.quorum_met, t.passed, t.score_bp), (true, false, Some(4_000)));
+        assert_eq!(
+            (t.quorum_met, t.passed, t.score_bp),
+            (true, false, Some(4_000))
+        );
         assert_eq!(
             t.explanation,
             "failed: 2 yes to 3 no is a yes share of 40%, not more than the 50% needed; \
@@ -839,7 +842,10 @@ mod tests {
             &votes(&[Yes, No, Yes, No]),
         )
         .unwrap();
-        assert_eq!((t.yes, t.no, t.score_bp, t.passed), (2, 2, Some(5_000), false));
+        assert_eq!(
+            (t.yes, t.no, t.score_bp, t.passed),
+            (2, 2, Some(5_000), false)
+        );
         // One vote more would carry it: 3 yes 2 no.
         let t = tally(
             &rules(Method::OneMemberOneVote, 0, 5_000),
@@ -889,7 +895,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((t.cast, t.yes, t.no, t.abstain), (5, 1, 1, 3));
-        assert_eq!((t.quorum_met, t.score_bp, t.passed), (true, Some(5_000), true));
+        assert_eq!(
+            (t.quorum_met, t.score_bp, t.passed),
+            (true, Some(5_000), true)
+        );
         // Without the abstentions the same votes miss quorum: 2 of 10.
         let t = tally(
             &rules(Method::OneMemberOneVote, 5_000, 4_000),
@@ -1105,7 +1114,12 @@ mod tests {
         for (id, choice) in (11..).zip([Yes, Yes, Yes, Yes, Yes, Yes, Yes, No]) {
             ballots.push(in_college(id, "users", choice));
         }
-        let t = tally(&weighted(5_000, EmptyCollege::Exclude), &electorate, &ballots).unwrap();
+        let t = tally(
+            &weighted(5_000, EmptyCollege::Exclude),
+            &electorate,
+            &ballots,
+        )
+        .unwrap();
         assert_eq!((t.score_bp, t.passed), (Some(5_000), false));
         assert!(
             t.explanation.starts_with(
@@ -1115,7 +1129,12 @@ mod tests {
             "{}",
             t.explanation
         );
-        let t = tally(&weighted(4_999, EmptyCollege::Exclude), &electorate, &ballots).unwrap();
+        let t = tally(
+            &weighted(4_999, EmptyCollege::Exclude),
+            &electorate,
+            &ballots,
+        )
+        .unwrap();
         assert!(t.passed);
     }
 
@@ -1137,18 +1156,28 @@ mod tests {
             in_college(5, "users", No),
             in_college(6, "users", No),
         ];
-        let t = tally(&weighted(5_000, EmptyCollege::Exclude), &electorate, &ballots).unwrap();
+        let t = tally(
+            &weighted(5_000, EmptyCollege::Exclude),
+            &electorate,
+            &ballots,
+        )
+        .unwrap();
         assert_eq!((t.score_bp, t.passed), (Some(5_000), false));
         let contributions: Vec<_> = t.colleges.iter().map(|c| c.contribution_bp).collect();
         assert_eq!(contributions, vec![3_333, 1_666]);
-        let t = tally(&weighted(4_999, EmptyCollege::Exclude), &electorate, &ballots).unwrap();
+        let t = tally(
+            &weighted(4_999, EmptyCollege::Exclude),
+            &electorate,
+            &ballots,
+        )
+        .unwrap();
         assert!(t.passed);
     }
 
     #[test]
     fn a_weighted_vote_with_no_yes_or_no_fails() {
-        // Only abstentions: 3 of 12 cast, quorum met (30000 >= 36000 is
-        // false, so use quorum 0), no college counts: fails, no score.
+        // Quorum 0, so it is met; only abstentions, so no college counts
+        // and, even when empty colleges count as no, there is no score.
         let rules = VoteRules {
             quorum_bp: 0,
             ..weighted(5_000, EmptyCollege::CountsAsNo)
@@ -1184,12 +1213,7 @@ mod tests {
             TallyError::BallotWithoutCollege { member_id: 4 }
         );
         // Other methods ignore colleges altogether.
-        let t = tally(
-            &rules_with(Method::OneMemberOneVote),
-            &coop(),
-            &ballots,
-        )
-        .unwrap();
+        let t = tally(&rules_with(Method::OneMemberOneVote), &coop(), &ballots).unwrap();
         assert_eq!((t.yes, t.no, t.colleges.len()), (4, 4, 0));
     }
 
@@ -1253,8 +1277,14 @@ mod tests {
     fn validate_ballot_refuses_what_the_method_does_not_allow() {
         use TallyError::*;
         let check = |m: Method, c: Choice, reason: &str| validate_ballot(&m, &c, reason);
-        assert_eq!(check(Method::Consent, Object, " \n "), Err(ObjectionWithoutReason));
-        assert_eq!(check(Method::Consent, No, "too costly"), Err(NoUnderConsent));
+        assert_eq!(
+            check(Method::Consent, Object, " \n "),
+            Err(ObjectionWithoutReason)
+        );
+        assert_eq!(
+            check(Method::Consent, No, "too costly"),
+            Err(NoUnderConsent)
+        );
         assert_eq!(
             check(Method::OneMemberOneVote, Object, "why"),
             Err(ObjectionOutsideConsent)
@@ -1292,7 +1322,8 @@ mod tests {
             }
         );
         assert!(
-            err.to_string().starts_with("ballot of member 2 is invalid: an objection needs"),
+            err.to_string()
+                .starts_with("ballot of member 2 is invalid: an objection needs"),
             "{err}"
         );
     }
@@ -1303,8 +1334,16 @@ mod tests {
         consent[1].reason = "b".into();
         consent[3].reason = "a".into();
         let cases = [
-            (weighted(5_000, EmptyCollege::Exclude), coop(), coop_ballots()),
-            (weighted(5_000, EmptyCollege::CountsAsNo), coop(), coop_ballots()),
+            (
+                weighted(5_000, EmptyCollege::Exclude),
+                coop(),
+                coop_ballots(),
+            ),
+            (
+                weighted(5_000, EmptyCollege::CountsAsNo),
+                coop(),
+                coop_ballots(),
+            ),
             (
                 rules(Method::OneMemberOneVote, 5_000, 5_000),
                 flat(10),
@@ -1415,18 +1454,23 @@ mod tests {
             }
         }
         assert_eq!(
-            tally(&weighted(5_000, EmptyCollege::Exclude), &electorate, &ballots),
+            tally(
+                &weighted(5_000, EmptyCollege::Exclude),
+                &electorate,
+                &ballots
+            ),
             Err(TallyError::TooPreciseToCompare)
         );
-        // The first 8 of them still fit: 1/53 + ... each at 5% of 40%.
+        // The first 8 of them still fit. Each then weighs 500 / 4000 = 1/8,
+        // so the score is (1/53 + 1/59 + ... + 1/83) / 8 = 0.014953...
         electorate.colleges.truncate(8);
         let kept: u32 = primes[..8].iter().sum();
         ballots.truncate(kept as usize);
         electorate.eligible = kept;
         let t = tally(&weighted(0, EmptyCollege::Exclude), &electorate, &ballots).unwrap();
         assert!(t.passed);
-        // Σ 1/p over the 8 primes / 8 = 0.01552..., so 155 bp.
-        assert_eq!(t.score_bp, Some(155));
+        // That is 149.53... bp, shown as 149.
+        assert_eq!(t.score_bp, Some(149));
     }
 
     #[test]
@@ -1449,7 +1493,10 @@ mod tests {
             serde_json::to_string(&[Yes, No, Abstain, Object]).unwrap(),
             r#"["yes","no","abstain","object"]"#
         );
-        assert_eq!(serde_json::to_string(&Method::Consent).unwrap(), r#""consent""#);
+        assert_eq!(
+            serde_json::to_string(&Method::Consent).unwrap(),
+            r#""consent""#
+        );
         let t = tally(
             &weighted(5_000, EmptyCollege::Exclude),
             &coop(),
