@@ -588,3 +588,91 @@ async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
         host.finish().await;
     }
 }
+
+/// Under a subscription split the whole gross reaches the worker and the
+/// month's fee (pro rata for a 31-day month over a 30-day period) is taken
+/// at the floor run, never more than the wallet holds.
+#[tokio::test]
+async fn subscription_fee_is_charged_once_per_month_within_the_wallet() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let october = Month::new(2026, 10).unwrap();
+        host.clock.set(october.start_ms() + 9 * HOUR);
+        let coop = host.coop("pay").await;
+        host.install(&coop, "test-misbehave").await;
+        let admin = host
+            .member(&coop, "admin@pay.coop", &["admin", "member"])
+            .await;
+        let customer = host.member(&coop, "shop@pay.coop", &["member"]).await;
+        let rider = host
+            .member(&coop, "r@pay.coop", &["worker", "member"])
+            .await;
+        let rider_id = member_id(&host, coop.id, "r@pay.coop").await;
+        let (_, b) = host
+            .call("pay", Some(&rider), IFACE, "whoami", json!({}))
+            .await;
+        let rider_p = b["result"]["ok"].as_str().unwrap().to_string();
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/pay/split-policies",
+                Some(&admin),
+                Some(
+                    json!({"terms": {"model": "subscription", "fee_per_period": 3000,
+                    "period_days": 30, "cae_fee_bp": 0}, "reason": "Namma Yatri model"}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let (s, body) = host
+            .call(
+                "pay",
+                Some(&customer),
+                IFACE,
+                "pay",
+                json!({"order": "o1", "cents": "2500", "trap": false}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, body) = host
+            .call(
+                "pay",
+                Some(&admin),
+                IFACE,
+                "settle-order",
+                json!({"order": "o1", "worker": rider_p, "cents": "2500"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["result"]["ok"], "2500",
+            "no commission under a subscription"
+        );
+        let wallet = AccountKind::MemberWallet(rider_id);
+        host.clock.set(october.end_ms() + 2 * HOUR);
+        for _ in 0..2 {
+            host.app.run_jobs_once("test-host").await.unwrap();
+        }
+        // 3000 x 31 / 30 = 3100 due; the wallet holds 2500: 2500 taken.
+        let bal = repo::balance(&host.app.db, coop.id, &wallet, &Currency::EUR)
+            .await
+            .unwrap();
+        assert_eq!(bal, 0, "{backend:?}");
+        let sub = repo::balance(
+            &host.app.db,
+            coop.id,
+            &AccountKind::SubscriptionRevenue,
+            &Currency::EUR,
+        )
+        .await
+        .unwrap();
+        assert_eq!(sub, 2_500);
+        let r = coophost::payments::floor_run::recorded(&host.app.db, coop.id, rider_id, october)
+            .await
+            .unwrap()
+            .expect("computed");
+        assert_eq!(r.subscription_fee, 2_500);
+        repo::sum_check(&host.app.db, coop.id).await.unwrap();
+        host.finish().await;
+    }
+}

@@ -12,8 +12,10 @@
 //! 2. A shortfall under `top-up` is paid from the solidarity fund as far as
 //!    the fund goes; whatever the fund cannot cover is flagged. Under
 //!    `flag` nothing is paid and the whole shortfall is flagged.
-//! 3. Under a subscription split, the month's fee is then taken from the
-//!    wallet, as far as the wallet goes (a worker is never put in debt).
+//! 3. Under a subscription split, the month's fee (the fee per period,
+//!    pro rata for the month's days over the period's, rounded down) is
+//!    then taken from the wallet, as far as the wallet goes (a worker is
+//!    never put in debt).
 //! 4. The row, the top-up and the fee are written in one transaction: a
 //!    worker's month is computed once, whoever runs it and however often.
 
@@ -116,8 +118,19 @@ pub async fn run(db: &Db, coop_id: i64, month: Month, now_ms: i64) -> Result<Vec
         .collect();
     let cur = Currency::parse(&currency).map_err(|e| Error::Internal(e.into()))?;
     let split = policies::split_in_effect(db, coop_id, end - 1).await?;
+    // The month's fee: the policy's fee per period of `period_days`, pro
+    // rata for the month's days, rounded down (in the worker's favour).
     let fee_per_period = match split.as_ref().map(|p| &p.terms) {
-        Some(SplitTerms::Subscription { fee_per_period, .. }) => *fee_per_period,
+        Some(SplitTerms::Subscription {
+            fee_per_period,
+            period_days,
+            ..
+        }) if *period_days > 0 => {
+            let month_days = (end - start) / 86_400_000;
+            let fee =
+                i128::from(*fee_per_period) * i128::from(month_days) / i128::from(*period_days);
+            i64::try_from(fee).unwrap_or(i64::MAX)
+        }
         _ => 0,
     };
 

@@ -103,8 +103,9 @@ pub async fn schedule_floor(db: &Db, coop_id: i64, month: Month, now_ms: i64) ->
     Ok(())
 }
 
-/// Make sure every coop has its current month's floor run scheduled (new
-/// coops, and hosts upgraded from before the scheduler existed).
+/// Make sure every coop has its previous and current months' floor runs
+/// scheduled (new coops, hosts that were down across a month's end, and
+/// hosts upgraded from before the scheduler existed).
 pub async fn ensure_recurring(db: &Db, now_ms: i64) -> Result<()> {
     let month = Month::containing(now_ms);
     let coops: Vec<i64> = sqlx::query("SELECT id FROM coops ORDER BY id")
@@ -114,6 +115,9 @@ pub async fn ensure_recurring(db: &Db, now_ms: i64) -> Result<()> {
         .map(|r| r.get(0))
         .collect();
     for coop in coops {
+        // The month before too: a host that was down across the month's
+        // end still computes it (once, by its unique key).
+        schedule_floor(db, coop, month.previous(), now_ms).await?;
         schedule_floor(db, coop, month, now_ms).await?;
     }
     Ok(())
