@@ -1,3 +1,3 @@
 //! Read-only view of the coop's members, with ids as this plugin sees them.
 
-pub use crate::wit::coop::host::membership::{Member, MemberStatus, get, list};
+pub use crate::wit::coop::host::membership::{Member, MemberStatus, get, in_college, list};

@@ -219,6 +219,19 @@ impl TestHost {
         body["token"].as_str().expect("token").to_string()
     }
 
+    /// Log in and ask for the coop's page: the status tells whether the
+    /// account is a member of `coop` (200) or not (403).
+    pub async fn login_status(&self, email: &str, coop: &str) -> (StatusCode, serde_json::Value) {
+        let token = self.login(email).await;
+        self.request(
+            Method::GET,
+            &format!("/v1/coops/{coop}"),
+            Some(&token),
+            None,
+        )
+        .await
+    }
+
     /// Install a built component into a coop.
     pub async fn install(&self, coop: &Coop, name: &str) {
         let (bytes, manifest) = component(name);

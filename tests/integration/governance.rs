@@ -721,3 +721,226 @@ async fn terms_take_effect_after_notice_and_the_inbox_streams_them() {
         host.finish().await;
     }
 }
+
+/// Joining by invitation and by application, shares bought through the
+/// ledger and refunded on leaving, and a dated status history.
+#[tokio::test]
+async fn members_join_buy_shares_and_leave_with_a_refund() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("gov").await;
+        let admin = member(
+            &host,
+            "gov",
+            "admin@gov.coop",
+            &["admin", "member"],
+            "workers",
+        )
+        .await;
+        // 20.00 EUR shares; colleges so applications name one.
+        let (_, current) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                None,
+            )
+            .await;
+        let mut rules = current["rules"].clone();
+        rules["colleges"] =
+            json!([{"name": "workers", "weight_bp": 5000}, {"name": "users", "weight_bp": 5000}]);
+        rules["membership"] = json!({"applications": true, "share_nominal": 2000,
+            "share_currency": "EUR", "refund_on_leave": true});
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "statutes"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+
+        // Invitation: the token is the credential, once.
+        let (s, body) = host
+            .request(Method::POST, "/v1/coops/gov/invitations", Some(&admin),
+                Some(json!({"email": "Rider@Gov.coop", "display_name": "Rider", "roles": ["worker", "member"],
+                    "college": "workers"})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let token = body["token"].as_str().unwrap().to_string();
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/invitations/accept",
+                None,
+                Some(json!({"token": "inv_wrong", "password": "a long enough password"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/invitations/accept",
+                None,
+                Some(json!({"token": token, "password": "a long enough password"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert_eq!(body["member"]["college"], "workers");
+        let (s, _) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/invitations/accept",
+                None,
+                Some(json!({"token": token, "password": "a long enough password"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "an invitation is used once");
+
+        // Application to a college that does not exist, then a real one.
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/applications",
+                None,
+                Some(
+                    json!({"email": "neighbour@gov.coop", "display_name": "Neighbour",
+                    "password": "correct horse battery staple", "college": "martians"}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (s, body) = host
+            .request(Method::POST, "/v1/coops/gov/applications", None,
+                Some(json!({"email": "neighbour@gov.coop", "display_name": "Neighbour",
+                    "password": "correct horse battery staple", "college": "users", "message": "I order weekly"})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let app_id = body["application"]["id"].as_i64().unwrap();
+        let (s, _) = host.login_status("neighbour@gov.coop", "gov").await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "not a member before approval");
+        let (s, body) = host
+            .request(
+                Method::POST,
+                &format!("/v1/coops/gov/applications/{app_id}/approve"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["request"]["status"], "accepted");
+        let neighbour_id = body["request"]["member_id"].as_i64().unwrap();
+        let neighbour = host.login("neighbour@gov.coop").await;
+        // Plugins read membership by college and status.
+        host.install(&coop, "test-misbehave").await;
+        let college_size = |college: &'static str| {
+            let (host, token) = (&host, admin.clone());
+            async move {
+                let (s, b) = host
+                    .call(
+                        "gov",
+                        Some(&token),
+                        "coop:test-misbehave/misbehave",
+                        "college-size",
+                        json!({"college": college}),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{b}");
+                b["result"]["ok"].as_u64().unwrap()
+            }
+        };
+        assert_eq!(
+            (college_size("users").await, college_size("workers").await),
+            (1, 2)
+        );
+
+        // Two shares, once per payment reference.
+        for _ in 0..2 {
+            let (s, body) = host
+                .request(
+                    Method::POST,
+                    "/v1/coops/gov/me/shares",
+                    Some(&neighbour),
+                    Some(json!({"count": 2, "payment_ref": "sepa-2026-001"})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            assert_eq!(body["shares"]["shares"], 2, "{body}");
+        }
+        let shares = coophost::ledger::account::AccountKind::ShareCapital;
+        let eur = coophost::ledger::money::Currency::EUR;
+        let bal = |k: coophost::ledger::account::AccountKind| {
+            let db = host.app.db.clone();
+            async move {
+                coophost::ledger::repo::balance(&db, coop.id, &k, &eur)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(bal(shares.clone()).await, 4_000);
+
+        // A member cannot suspend another; they can leave, refunded.
+        let (s, _) = host
+            .request(
+                Method::PUT,
+                &format!("/v1/coops/gov/members/{}/status", neighbour_id - 1),
+                Some(&neighbour),
+                Some(json!({"status": "suspended", "reason": "no"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                &format!("/v1/coops/gov/members/{neighbour_id}/status"),
+                Some(&neighbour),
+                Some(json!({"status": "left", "reason": "moving away"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["shares_refunded"], 4_000);
+        assert_eq!(
+            college_size("users").await,
+            0,
+            "left members are not active"
+        );
+        assert_eq!(bal(shares).await, 0);
+        assert_eq!(
+            bal(coophost::ledger::account::AccountKind::MemberWallet(
+                neighbour_id
+            ))
+            .await,
+            4_000
+        );
+        let (_, hist) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/gov/members/{neighbour_id}/status"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        let statuses: Vec<&str> = hist["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["active", "left"], "{hist}");
+        assert_eq!(hist["history"][1]["reason"], "moving away");
+        let (_, v) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/decisions/verify",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(v["verification"]["ok"], true, "{v}");
+        coophost::ledger::repo::sum_check(&host.app.db, coop.id)
+            .await
+            .unwrap();
+        host.finish().await;
+    }
+}

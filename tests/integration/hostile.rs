@@ -429,7 +429,15 @@ async fn ungranted(backend: Backend) {
     );
     assert_eq!(
         body["capabilities"]["requested"],
-        json!(["events", "identity", "log", "payments", "shifts", "store"]),
+        json!([
+            "events",
+            "identity",
+            "log",
+            "membership",
+            "payments",
+            "shifts",
+            "store"
+        ]),
         "{body}"
     );
     host.finish().await;

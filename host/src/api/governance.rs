@@ -14,10 +14,12 @@ use super::{ApiResult, Body, Tenant, own_member};
 use crate::app::App;
 use crate::chain;
 use crate::error::Error;
+use crate::governance::membership;
 use crate::governance::proposals::{self, Change, DECISIONS, NewProposal};
 use crate::governance::rules::{self, Rules};
 use crate::governance::tally::Choice;
 use crate::governance::terms;
+use crate::identity;
 
 /// The governance routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -39,6 +41,25 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route(
             "/v1/coops/{coop}/terms/{version}/accept",
             axum::routing::post(accept_terms),
+        )
+        .route("/v1/coops/{coop}/invitations", axum::routing::post(invite))
+        .route(
+            "/v1/coops/{coop}/invitations/accept",
+            axum::routing::post(accept_invitation),
+        )
+        .route("/v1/coops/{coop}/applications", axum::routing::post(apply))
+        .route(
+            "/v1/coops/{coop}/applications/{id}/{decision}",
+            axum::routing::post(decide_application),
+        )
+        .route("/v1/coops/{coop}/membership-requests", get(list_requests))
+        .route(
+            "/v1/coops/{coop}/members/{member}/status",
+            get(status_history).put(set_status),
+        )
+        .route(
+            "/v1/coops/{coop}/me/shares",
+            get(my_shares).post(buy_shares),
         )
         .route("/v1/coops/{coop}/decisions", get(decisions))
         .route("/v1/coops/{coop}/decisions/verify", get(verify))
@@ -262,4 +283,177 @@ async fn accept_terms(
         .map_err(|_| Error::BadRequest(format!("terms version {version:?} is not a number")))?;
     terms::accept(&app.db, coop.id, member, version, app.clock.now_ms()).await?;
     Ok(Json(json!({"accepted": version})))
+}
+
+async fn invite(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<membership::NewInvitation>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (coop, actor) = t.admin()?;
+    let (req, token) = membership::invite(&app.db, coop.id, &actor, &b, app.clock.now_ms()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"invitation": req, "token": token})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    token: String,
+    password: Option<String>,
+}
+
+/// Anyone holding the token (no login: the token is the credential).
+async fn accept_invitation(
+    State(app): State<Arc<App>>,
+    Path(slug): Path<String>,
+    Body(b): Body<AcceptBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let coop = identity::find_coop(&app.db, &slug).await?;
+    let m =
+        membership::accept_invitation(&app.db, &*app.clock, &coop, &b.token, b.password).await?;
+    Ok((StatusCode::CREATED, Json(json!({"member": m}))))
+}
+
+/// Anyone may apply where the coop's rules allow applications.
+async fn apply(
+    State(app): State<Arc<App>>,
+    Path(slug): Path<String>,
+    Body(b): Body<membership::NewApplication>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let coop = identity::find_coop(&app.db, &slug).await?;
+    let req = membership::apply(&app.db, &*app.clock, &coop, &b).await?;
+    Ok((StatusCode::CREATED, Json(json!({"application": req}))))
+}
+
+async fn decide_application(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, rid, decision)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.admin()?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(Error::BadRequest(format!("{other:?} is not approve or reject")).into());
+        }
+    };
+    let req = membership::decide(&app.db, &*app.clock, &coop, id(&rid)?, approve, &actor).await?;
+    Ok(Json(json!({"request": req})))
+}
+
+async fn list_requests(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.admin()?;
+    Ok(Json(
+        json!({"requests": membership::list(&app.db, coop.id).await?}),
+    ))
+}
+
+fn member_id(text: &str) -> ApiResult<i64> {
+    text.parse()
+        .map_err(|_| Error::BadRequest(format!("member id {text:?} is not a number")).into())
+}
+
+async fn status_history(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, member)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let member = member_id(&member)?;
+    if actor.member_id != Some(member) && !actor.has_role("admin") && !actor.operator {
+        return Err(Error::Forbidden(
+            "members see their own status history; admins see everyone's".into(),
+        )
+        .into());
+    }
+    let m = identity::get_member(&app.db, coop.id, member).await?;
+    Ok(Json(json!({
+        "member": member,
+        "status": m.status,
+        "history": membership::status_history(&app.db, coop.id, member).await?,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+    reason: String,
+}
+
+/// Admins suspend, reactivate or record a departure; a member may leave.
+async fn set_status(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, member)): Path<(String, String)>,
+    Body(b): Body<StatusBody>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let member = member_id(&member)?;
+    let is_admin = actor.has_role("admin") || actor.operator;
+    let leaving_self = actor.member_id == Some(member) && b.status == "left";
+    if !is_admin && !leaving_self {
+        return Err(Error::Forbidden(
+            "only admins change a member's status; a member may leave (status \"left\")".into(),
+        )
+        .into());
+    }
+    let refunded = membership::set_status(
+        &app.db,
+        coop.id,
+        member,
+        &b.status,
+        &b.reason,
+        &actor,
+        app.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(
+        json!({"member": member, "status": b.status, "shares_refunded": refunded}),
+    ))
+}
+
+async fn my_shares(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let member = own_member(&actor)?;
+    Ok(Json(
+        json!({"shares": membership::shares(&app.db, coop.id, member).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuyShares {
+    count: i64,
+    payment_ref: String,
+}
+
+async fn buy_shares(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(b): Body<BuyShares>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    let member = own_member(&actor)?;
+    let payment_ref = b.payment_ref.trim();
+    if payment_ref.is_empty() || payment_ref.len() > 100 {
+        return Err(Error::Invalid(
+            "payment_ref must be 1 to 100 characters: the payment's reference".into(),
+        )
+        .into());
+    }
+    let shares = membership::buy_shares(
+        &app.db,
+        coop.id,
+        member,
+        b.count,
+        payment_ref,
+        app.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(json!({"shares": shares})))
 }

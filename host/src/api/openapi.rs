@@ -432,6 +432,60 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         summary: "Record the caller's acceptance of a terms version",
         access: "members",
     },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/invitations",
+        summary: "Invite someone with roles and a college; returns the one-time token to send them (valid 14 days)",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/invitations/accept",
+        summary: "Accept an invitation with its token (and a password for a new account)",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/applications",
+        summary: "Apply to join, where the coop's rules allow applications",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/applications/{id}/{decision}",
+        summary: "Approve or reject a pending application (decision: approve or reject)",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/membership-requests",
+        summary: "Invitations and applications, newest first",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/members/{member}/status",
+        summary: "A member's status and its dated history",
+        access: "the member, coop admins",
+    },
+    RouteDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/members/{member}/status",
+        summary: "Suspend, reactivate or record a departure, with a reason (a member may leave); leaving refunds shares per the rules",
+        access: "coop admins, the member leaving",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/me/shares",
+        summary: "The caller's cooperative shares",
+        access: "members",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/me/shares",
+        summary: "Record shares bought at the nominal value (paid from outside, once per payment_ref)",
+        access: "members",
+    },
 ];
 
 fn error_schema() -> Value {

@@ -8,6 +8,7 @@
 //!   where the rules still allow them.
 //! - [`terms`]: terms of service with a notice period and acceptances.
 
+pub mod membership;
 pub mod proposals;
 pub mod rules;
 pub mod tally;

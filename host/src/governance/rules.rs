@@ -118,6 +118,35 @@ pub struct Rules {
     /// [`super::terms::MIN_NOTICE_DAYS`].
     #[serde(default = "default_notice_days")]
     pub terms_notice_days: u32,
+    /// How people join and leave, and the coop's shares.
+    #[serde(default)]
+    pub membership: MembershipRules,
+}
+
+/// How people join and leave, and the coop's shares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MembershipRules {
+    /// Whether people may apply (admins approve); invitations always work.
+    pub applications: bool,
+    /// Nominal value of one share, minor units (0: the coop has no shares).
+    pub share_nominal: i64,
+    /// Currency of the shares.
+    pub share_currency: String,
+    /// Whether a leaving member's shares are refunded at nominal value to
+    /// their wallet (paid out with the next run).
+    pub refund_on_leave: bool,
+}
+
+impl Default for MembershipRules {
+    fn default() -> MembershipRules {
+        MembershipRules {
+            applications: true,
+            share_nominal: 0,
+            share_currency: "EUR".into(),
+            refund_on_leave: true,
+        }
+    }
 }
 
 fn default_notice_days() -> u32 {
@@ -148,6 +177,7 @@ impl Default for Rules {
             },
             admins_may: Kind::ALL.to_vec(),
             terms_notice_days: default_notice_days(),
+            membership: MembershipRules::default(),
         }
     }
 }
@@ -202,6 +232,11 @@ impl Rules {
                 super::terms::MIN_NOTICE_DAYS
             )));
         }
+        if self.membership.share_nominal < 0 {
+            return Err(Error::Invalid("share_nominal cannot be negative".into()));
+        }
+        crate::ledger::money::Currency::parse(&self.membership.share_currency)
+            .map_err(|e| Error::Invalid(format!("share_currency: {e}")))?;
         let sum: u32 = self.colleges.iter().map(|c| c.weight_bp).sum();
         if !self.colleges.is_empty() && sum != 10_000 {
             return Err(Error::Invalid(format!(

@@ -6,7 +6,7 @@
 //! from [`pseudonym`].
 
 mod pseudonym;
-mod secrets;
+pub mod secrets;
 
 pub use pseudonym::{member_for_pseudonym, pseudonym_for_member, pseudonym_for_service};
 pub use secrets::{hash_password, hash_token, new_token, verify_password};
@@ -347,7 +347,8 @@ pub async fn add_member(db: &Db, clock: &dyn Clock, coop: &Coop, new: NewMember)
     })
 }
 
-async fn find_user_id(db: &Db, email: &str) -> Result<Option<i64>> {
+/// The user id of an email's account on this host, if any.
+pub async fn find_user_id(db: &Db, email: &str) -> Result<Option<i64>> {
     Ok(sqlx::query("SELECT id FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(&db.pool)

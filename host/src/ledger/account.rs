@@ -42,6 +42,9 @@ pub enum AccountKind {
     ProcessorFees,
     /// Flat fees paid by workers under a subscription policy. Code `subscriptions`.
     SubscriptionRevenue,
+    /// Members' share capital: what members paid for their cooperative
+    /// shares, refunded per the coop's rules when they leave. Code `shares`.
+    ShareCapital,
 }
 
 impl AccountKind {
@@ -83,6 +86,7 @@ impl AccountKind {
             AccountKind::PayoutClearing => "payout".to_string(),
             AccountKind::ProcessorFees => "processor-fees".to_string(),
             AccountKind::SubscriptionRevenue => "subscriptions".to_string(),
+            AccountKind::ShareCapital => "shares".to_string(),
         }
     }
 
@@ -98,6 +102,7 @@ impl AccountKind {
             "payout" => AccountKind::PayoutClearing,
             "processor-fees" => AccountKind::ProcessorFees,
             "subscriptions" => AccountKind::SubscriptionRevenue,
+            "shares" => AccountKind::ShareCapital,
             _ => match code.split_once(':') {
                 Some(("wallet", id)) => {
                     // Digits only: "+42" or "042" would give a second code for one wallet.
@@ -204,6 +209,7 @@ mod tests {
             AccountKind::PayoutClearing,
             AccountKind::ProcessorFees,
             AccountKind::SubscriptionRevenue,
+            AccountKind::ShareCapital,
         ];
         for account in all {
             assert_eq!(AccountKind::parse(&account.code()).unwrap(), account);

@@ -300,6 +300,50 @@ impl membership::Host for CallState {
         }
         Ok(Ok(out))
     }
+
+    async fn in_college(
+        &mut self,
+        college: String,
+        status: Option<membership::MemberStatus>,
+    ) -> wasmtime::Result<Result<Vec<membership::Member>, WitError>> {
+        if let Err(e) = self.gate("membership")? {
+            return Ok(Err(e));
+        }
+        let s = self.scope.clone();
+        let members = match identity::list_members(&s.db, s.actor.coop_id).await {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let st = member_status(&m.status);
+            if m.college.as_deref() != Some(college.as_str())
+                || status.is_some_and(|want| want != st)
+            {
+                continue;
+            }
+            let id = match identity::pseudonym_for_member(
+                &s.db,
+                &s.secret,
+                s.actor.coop_id,
+                &s.plugin,
+                m.id,
+            )
+            .await
+            {
+                Ok(id) => id,
+                Err(e) => return Ok(Err(to_wit(e))),
+            };
+            out.push(membership::Member {
+                id,
+                roles: m.roles,
+                college: m.college,
+                status: st,
+                joined_at: m.joined_at as u64,
+            });
+        }
+        Ok(Ok(out))
+    }
 }
 
 fn entry_to_wit(e: crate::store::Entry) -> store::Entry {

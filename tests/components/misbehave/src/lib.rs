@@ -112,6 +112,11 @@ impl Guest for Misbehave {
         Ok(coophost_sdk::identity::member_id())
     }
 
+    fn college_size(college: String) -> Result<u32, Error> {
+        let active = Some(coophost_sdk::membership::MemberStatus::Active);
+        Ok(coophost_sdk::membership::in_college(&college, active)?.len() as u32)
+    }
+
     fn pay(order: String, cents: i64, trap: bool) -> Result<(), Error> {
         coophost_sdk::payments::charge(&order, &eur(cents))?;
         if trap {

@@ -1,0 +1,606 @@
+//! Joining and leaving: invitations (by admins, accepted with a token),
+//! applications (approved or rejected by admins, if the coop's rules allow
+//! applying), member status changes with dates and reasons, cooperative
+//! shares bought and refunded through the ledger.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+
+use super::rules::{self, MembershipRules};
+use crate::chain::{self, NewEntry};
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::identity::{self, Actor, Coop, NewMember};
+use crate::ledger::account::AccountKind;
+use crate::ledger::money::Currency;
+use crate::ledger::repo;
+use crate::ledger::transaction::{Posting, Transaction};
+
+/// How long an invitation stays valid.
+pub const INVITATION_TTL_MS: i64 = 14 * 86_400_000;
+
+/// An invitation or application.
+#[derive(Clone, Debug, Serialize)]
+pub struct Request {
+    /// Id.
+    pub id: i64,
+    /// `invitation` or `application`.
+    pub kind: String,
+    /// Email of the person.
+    pub email: String,
+    /// Their name.
+    pub display_name: String,
+    /// Roles they get.
+    pub roles: Vec<String>,
+    /// Their college.
+    pub college: Option<String>,
+    /// Their message (applications).
+    pub message: String,
+    /// `pending`, `accepted`, `rejected`.
+    pub status: String,
+    /// When made.
+    pub created_at: i64,
+    /// The member created, once accepted.
+    pub member_id: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, kind, email, display_name, roles, college, message, status, created_at, member_id";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Request {
+    let roles: String = r.get(4);
+    Request {
+        id: r.get(0),
+        kind: r.get(1),
+        email: r.get(2),
+        display_name: r.get(3),
+        roles: roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        college: r.get(5),
+        message: r.get(6),
+        status: r.get(7),
+        created_at: r.get(8),
+        member_id: r.get(9),
+    }
+}
+
+fn check_college(rules: &rules::Rules, college: &Option<String>) -> Result<()> {
+    if let Some(c) = college
+        && !rules.colleges.iter().any(|x| &x.name == c)
+        && !rules.colleges.is_empty()
+    {
+        return Err(Error::Invalid(format!(
+            "college {c:?} is not one of this coop's colleges: {}",
+            rules
+                .colleges
+                .iter()
+                .map(|x| x.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// An invitation to make.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// Who.
+    pub email: String,
+    /// Their name.
+    pub display_name: String,
+    /// Roles they will have.
+    pub roles: Vec<String>,
+    /// Their college.
+    pub college: Option<String>,
+}
+
+/// Invite someone; returns the request and the one-time token to send them.
+pub async fn invite(
+    db: &Db,
+    coop_id: i64,
+    by: &Actor,
+    inv: &NewInvitation,
+    now: i64,
+) -> Result<(Request, String)> {
+    let email = identity::normalise_email(&inv.email)?;
+    let (_, rules) = rules::current(db, coop_id).await?;
+    check_college(&rules, &inv.college)?;
+    if inv.roles.is_empty() {
+        return Err(Error::Invalid("give at least one role".into()));
+    }
+    let token = identity::secrets::new_token("inv");
+    let id: i64 = sqlx::query(
+        "INSERT INTO membership_requests (coop_id, kind, email, display_name, roles, college, message, token_hash, \
+         status, created_by, created_at, expires_at) \
+         VALUES ($1, 'invitation', $2, $3, $4, $5, '', $6, 'pending', $7, $8, $9) RETURNING id",
+    )
+    .bind(coop_id)
+    .bind(&email)
+    .bind(inv.display_name.trim())
+    .bind(inv.roles.join(","))
+    .bind(inv.college.clone())
+    .bind(identity::secrets::hash_token(&token))
+    .bind(by.member_id)
+    .bind(now)
+    .bind(now + INVITATION_TTL_MS)
+    .fetch_one(&db.pool)
+    .await?
+    .get(0);
+    Ok((get(db, coop_id, id).await?, token))
+}
+
+/// One request.
+pub async fn get(db: &Db, coop_id: i64, id: i64) -> Result<Request> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM membership_requests WHERE coop_id = $1 AND id = $2"
+    ))
+    .bind(coop_id)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("no membership request {id} in this coop")))?;
+    Ok(from_row(&row))
+}
+
+/// Requests of a coop, newest first.
+pub async fn list(db: &Db, coop_id: i64) -> Result<Vec<Request>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM membership_requests WHERE coop_id = $1 ORDER BY id DESC LIMIT 500"
+    ))
+    .bind(coop_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+async fn join(
+    db: &Db,
+    clock: &dyn Clock,
+    coop: &Coop,
+    req: &Request,
+    password: Option<String>,
+    decided_by: Option<i64>,
+) -> Result<identity::Member> {
+    let now = clock.now_ms();
+    let member = identity::add_member(
+        db,
+        clock,
+        coop,
+        NewMember {
+            email: req.email.clone(),
+            display_name: req.display_name.clone(),
+            password,
+            roles: req.roles.clone(),
+            college: req.college.clone(),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE membership_requests SET status = 'accepted', decided_by = $1, decided_at = $2, member_id = $3 \
+         WHERE id = $4",
+    )
+    .bind(decided_by)
+    .bind(now)
+    .bind(member.id)
+    .bind(req.id)
+    .execute(&db.pool)
+    .await?;
+    record_status(
+        db,
+        coop.id,
+        member.id,
+        "active",
+        &format!("joined by {}", req.kind),
+        decided_by,
+        now,
+    )
+    .await?;
+    Ok(member)
+}
+
+/// Accept an invitation with its token (and a password for a new account).
+pub async fn accept_invitation(
+    db: &Db,
+    clock: &dyn Clock,
+    coop: &Coop,
+    token: &str,
+    password: Option<String>,
+) -> Result<identity::Member> {
+    let now = clock.now_ms();
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, expires_at FROM membership_requests WHERE coop_id = $1 AND kind = 'invitation' \
+         AND token_hash = $2"
+    ))
+    .bind(coop.id)
+    .bind(identity::secrets::hash_token(token))
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound("no such invitation: check the link".into()))?;
+    let req = from_row(&row);
+    let expires: Option<i64> = row.get(10);
+    if req.status != "pending" {
+        return Err(Error::Conflict(format!(
+            "this invitation was already {}",
+            req.status
+        )));
+    }
+    if expires.is_some_and(|e| e < now) {
+        return Err(Error::Conflict(
+            "this invitation has expired: ask the coop for a new one".into(),
+        ));
+    }
+    join(db, clock, coop, &req, password, None).await
+}
+
+/// An application to join.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplication {
+    /// Email (the login).
+    pub email: String,
+    /// Name.
+    pub display_name: String,
+    /// Password for a new account (kept only as its hash, on the account).
+    pub password: Option<String>,
+    /// The college applied to.
+    pub college: Option<String>,
+    /// Why they want to join.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Apply to join, if the coop's rules allow applications. A new email gets
+/// its host account now; membership comes with approval.
+pub async fn apply(
+    db: &Db,
+    clock: &dyn Clock,
+    coop: &Coop,
+    app: &NewApplication,
+) -> Result<Request> {
+    let now = clock.now_ms();
+    let (_, rules) = rules::current(db, coop.id).await?;
+    if !rules.membership.applications {
+        return Err(Error::Forbidden(format!(
+            "{} takes new members by invitation only",
+            coop.slug
+        )));
+    }
+    check_college(&rules, &app.college)?;
+    let email = identity::normalise_email(&app.email)?;
+    if app.message.len() > 5_000 {
+        return Err(Error::Invalid("message must be at most 5000 bytes".into()));
+    }
+    let pending = sqlx::query(
+        "SELECT id FROM membership_requests WHERE coop_id = $1 AND email = $2 AND status = 'pending'",
+    )
+    .bind(coop.id)
+    .bind(&email)
+    .fetch_optional(&db.pool)
+    .await?;
+    if pending.is_some() {
+        return Err(Error::Conflict(format!(
+            "{email} already has a pending request to join"
+        )));
+    }
+    if identity::find_user_id(db, &email).await?.is_none() {
+        let password = app.password.as_deref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{email} has no account yet: give a password for it"
+            ))
+        })?;
+        identity::create_user(db, clock, &email, app.display_name.trim(), password, false).await?;
+    }
+    let id: i64 = sqlx::query(
+        "INSERT INTO membership_requests (coop_id, kind, email, display_name, roles, college, message, status, created_at) \
+         VALUES ($1, 'application', $2, $3, 'member', $4, $5, 'pending', $6) RETURNING id",
+    )
+    .bind(coop.id)
+    .bind(&email)
+    .bind(app.display_name.trim())
+    .bind(app.college.clone())
+    .bind(app.message.trim())
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?
+    .get(0);
+    get(db, coop.id, id).await
+}
+
+/// Approve or reject a pending application (admins).
+pub async fn decide(
+    db: &Db,
+    clock: &dyn Clock,
+    coop: &Coop,
+    id: i64,
+    approve: bool,
+    by: &Actor,
+) -> Result<Request> {
+    let req = get(db, coop.id, id).await?;
+    if req.kind != "application" || req.status != "pending" {
+        return Err(Error::Conflict(format!(
+            "request {id} is a {} that is {}, not a pending application",
+            req.kind, req.status
+        )));
+    }
+    if approve {
+        join(db, clock, coop, &req, None, by.member_id).await?;
+    } else {
+        sqlx::query(
+            "UPDATE membership_requests SET status = 'rejected', decided_by = $1, decided_at = $2 WHERE id = $3",
+        )
+        .bind(by.member_id)
+        .bind(clock.now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    }
+    get(db, coop.id, id).await
+}
+
+async fn record_status(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    status: &str,
+    reason: &str,
+    by: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO member_status_history (coop_id, member_id, status, reason, changed_by, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(status)
+    .bind(reason)
+    .bind(by)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A dated status change.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusChange {
+    /// The new status.
+    pub status: String,
+    /// Why.
+    pub reason: String,
+    /// Who changed it (none for the member themself or the host).
+    pub changed_by: Option<i64>,
+    /// When.
+    pub at: i64,
+}
+
+/// A member's status history, oldest first.
+pub async fn status_history(db: &Db, coop_id: i64, member_id: i64) -> Result<Vec<StatusChange>> {
+    let rows = sqlx::query(
+        "SELECT status, reason, changed_by, at FROM member_status_history WHERE coop_id = $1 AND member_id = $2 ORDER BY id",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| StatusChange {
+            status: r.get(0),
+            reason: r.get(1),
+            changed_by: r.get(2),
+            at: r.get(3),
+        })
+        .collect())
+}
+
+/// Set a member's status (`active`, `suspended`, `left`) with a reason,
+/// dated and recorded in the decision log. Leaving refunds shares per the
+/// rules.
+pub async fn set_status(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    status: &str,
+    reason: &str,
+    by: &Actor,
+    now: i64,
+) -> Result<Option<i64>> {
+    if !matches!(status, "active" | "suspended" | "left") {
+        return Err(Error::Invalid(format!(
+            "status {status:?} is not active, suspended or left"
+        )));
+    }
+    if reason.trim().is_empty() || reason.len() > 2_000 {
+        return Err(Error::Invalid(
+            "give a reason of 1 to 2000 characters".into(),
+        ));
+    }
+    let m = identity::get_member(db, coop_id, member_id).await?;
+    if m.status == "left" {
+        return Err(Error::Conflict(format!(
+            "member {member_id} has left the coop"
+        )));
+    }
+    if m.status == status {
+        return Err(Error::Conflict(format!(
+            "member {member_id} is already {status}"
+        )));
+    }
+    sqlx::query("UPDATE members SET status = $1 WHERE coop_id = $2 AND id = $3")
+        .bind(status)
+        .bind(coop_id)
+        .bind(member_id)
+        .execute(&db.pool)
+        .await?;
+    record_status(
+        db,
+        coop_id,
+        member_id,
+        status,
+        reason.trim(),
+        by.member_id,
+        now,
+    )
+    .await?;
+    let mut refunded = None;
+    if status == "left" {
+        let (_, rules) = rules::current(db, coop_id).await?;
+        if rules.membership.refund_on_leave {
+            refunded = refund_shares(db, coop_id, member_id, now).await?;
+        }
+    }
+    chain::append(
+        db,
+        super::proposals::DECISIONS,
+        coop_id,
+        &NewEntry {
+            kind: "member.status".into(),
+            body: json!({"member": member_id, "status": status, "by": by.member_id,
+                "refunded": refunded}),
+            personal: Some(json!({"reason": reason.trim()})),
+        },
+        now,
+    )
+    .await?;
+    Ok(refunded)
+}
+
+/// A member's shares.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Shares {
+    /// How many.
+    pub shares: i64,
+    /// Nominal value each, minor units.
+    pub nominal: i64,
+    /// Currency.
+    pub currency: String,
+}
+
+/// The shares `member_id` holds.
+pub async fn shares(db: &Db, coop_id: i64, member_id: i64) -> Result<Shares> {
+    let row = sqlx::query(
+        "SELECT shares, nominal, currency FROM member_shares WHERE coop_id = $1 AND member_id = $2",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        Some(r) => Shares {
+            shares: r.get(0),
+            nominal: r.get(1),
+            currency: r.get(2),
+        },
+        None => Shares {
+            shares: 0,
+            nominal: 0,
+            currency: "EUR".into(),
+        },
+    })
+}
+
+/// Record `count` shares bought by `member_id` at the coop's nominal value,
+/// paid from outside (card or transfer) into the share capital, under
+/// `payment_ref` (one purchase per reference).
+pub async fn buy_shares(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    count: i64,
+    payment_ref: &str,
+    now: i64,
+) -> Result<Shares> {
+    let (_, rules) = rules::current(db, coop_id).await?;
+    let MembershipRules {
+        share_nominal,
+        share_currency,
+        ..
+    } = rules.membership;
+    if share_nominal <= 0 {
+        return Err(Error::Conflict(
+            "this coop has no shares (share_nominal is 0)".into(),
+        ));
+    }
+    if !(1..=10_000).contains(&count) {
+        return Err(Error::Invalid("buy 1 to 10000 shares at a time".into()));
+    }
+    let currency = Currency::parse(&share_currency).map_err(|e| Error::Invalid(e.to_string()))?;
+    let held = shares(db, coop_id, member_id).await?;
+    if held.shares > 0 && held.nominal != share_nominal {
+        return Err(Error::Conflict(
+            "the share's nominal value changed since this member's first shares: refund and buy again".into(),
+        ));
+    }
+    let amount = share_nominal
+        .checked_mul(count)
+        .ok_or_else(|| Error::Invalid("too many shares".into()))?;
+    let tx = Transaction {
+        idempotency_key: format!("shares:{member_id}:{payment_ref}"),
+        kind: "shares.buy".into(),
+        memo: format!("member {member_id} buys {count} share(s) of {share_nominal}"),
+        postings: vec![
+            Posting::new(AccountKind::ExternalClearing, -amount, currency),
+            Posting::new(AccountKind::ShareCapital, amount, currency),
+        ],
+        created_at: now,
+    };
+    let mut dbtx = db.begin_write().await?;
+    let posted = repo::post_in(&mut dbtx, coop_id, &tx).await?;
+    if !posted.replayed {
+        sqlx::query(
+            "INSERT INTO member_shares (coop_id, member_id, shares, nominal, currency, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (coop_id, member_id) DO UPDATE SET \
+             shares = member_shares.shares + excluded.shares, nominal = excluded.nominal, \
+             currency = excluded.currency, updated_at = excluded.updated_at",
+        )
+        .bind(coop_id)
+        .bind(member_id)
+        .bind(count)
+        .bind(share_nominal)
+        .bind(currency.as_str())
+        .bind(now)
+        .execute(&mut *dbtx)
+        .await?;
+    }
+    dbtx.commit().await?;
+    shares(db, coop_id, member_id).await
+}
+
+/// Refund all of a member's shares at nominal value into their wallet.
+/// Returns the amount, or `None` without shares.
+async fn refund_shares(db: &Db, coop_id: i64, member_id: i64, now: i64) -> Result<Option<i64>> {
+    let held = shares(db, coop_id, member_id).await?;
+    if held.shares <= 0 {
+        return Ok(None);
+    }
+    let currency = Currency::parse(&held.currency).map_err(|e| Error::Internal(e.into()))?;
+    let amount = held.shares * held.nominal;
+    let tx = Transaction {
+        idempotency_key: format!("shares-refund:{member_id}:{now}"),
+        kind: "shares.refund".into(),
+        memo: format!("member {member_id} left: {} share(s) refunded", held.shares),
+        postings: vec![
+            Posting::new(AccountKind::ShareCapital, -amount, currency),
+            Posting::new(AccountKind::MemberWallet(member_id), amount, currency),
+        ],
+        created_at: now,
+    };
+    let mut dbtx = db.begin_write().await?;
+    repo::post_in(&mut dbtx, coop_id, &tx).await?;
+    sqlx::query("UPDATE member_shares SET shares = 0, updated_at = $1 WHERE coop_id = $2 AND member_id = $3")
+        .bind(now)
+        .bind(coop_id)
+        .bind(member_id)
+        .execute(&mut *dbtx)
+        .await?;
+    dbtx.commit().await?;
+    Ok(Some(amount))
+}
