@@ -101,13 +101,17 @@ impl App {
     }
 
     /// Run the due scheduler jobs once as `owner` (a name unique to this
-    /// host process): make sure every coop's recurring jobs exist, claim
-    /// what is due and dispatch each job by kind. Returns how many ran.
+    /// host process): make sure every coop's recurring jobs exist, deliver
+    /// pending events to subscribing plugins, claim what is due and
+    /// dispatch each job by kind. Returns how many jobs ran and events
+    /// were delivered.
     pub async fn run_jobs_once(&self, owner: &str) -> Result<usize> {
         let now = self.clock.now_ms();
         crate::payments::jobs::ensure_recurring(&self.db, now).await?;
+        // Events first: deliveries are cheap and a pass is bounded.
+        let delivered = crate::events::delivery::deliver(self).await?;
         let db = self.db.clone();
-        crate::scheduler::run_due(&self.db, owner, now, JOBS_PER_TICK, |job| {
+        let ran = crate::scheduler::run_due(&self.db, owner, now, JOBS_PER_TICK, |job| {
             let db = db.clone();
             async move {
                 if crate::payments::jobs::handles(&job.kind) {
@@ -123,7 +127,8 @@ impl App {
                 }
             }
         })
-        .await
+        .await?;
+        Ok(ran + delivered)
     }
 
     /// Run the scheduler in the background for as long as the process

@@ -944,3 +944,101 @@ async fn members_join_buy_shares_and_leave_with_a_refund() {
         host.finish().await;
     }
 }
+
+/// The events outbox reaches plugins that export coop:host/subscriber:
+/// only committed events, only subscribed topics (plus their own
+/// config.changed), in order, once; a failing handler is retried and the
+/// event skipped after five failures.
+#[tokio::test]
+async fn events_reach_subscribing_plugins_after_commit() {
+    const IFACE: &str = "coop:test-misbehave/misbehave";
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("gov").await;
+        host.install(&coop, "test-misbehave").await;
+        let admin = member(&host, "gov", "admin@gov.coop", &["admin", "member"], "x").await;
+        let received = || {
+            let db = host.app.db.clone();
+            async move {
+                let rows = sqlx::query(
+                    "SELECT value FROM kv WHERE plugin = 'test-misbehave' AND key LIKE 'event/%' ORDER BY key",
+                )
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+                rows.iter()
+                    .map(|r| {
+                        use sqlx::Row;
+                        String::from_utf8(r.get::<Vec<u8>, _>(0)).unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Committed, subscribed: delivered. Trapped: never. Unsubscribed: not.
+        for (topic, trap) in [
+            ("test.one", false),
+            ("test.lost", true),
+            ("other.topic", false),
+        ] {
+            host.call(
+                "gov",
+                Some(&admin),
+                IFACE,
+                "emit",
+                json!({"topic": topic, "trap": trap}),
+            )
+            .await;
+        }
+        // Governance (here a direct change) sets its configuration.
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/plugins/test-misbehave/config/rate",
+                Some(&admin),
+                Some(json!({"value": 7})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        host.app.run_jobs_once("test-host").await.unwrap();
+        let got = received().await;
+        assert_eq!(got.len(), 2, "{backend:?}: {got:?}");
+        assert_eq!(got[0], "test-misbehave|test.one|{\"n\":1}");
+        assert!(got[1].starts_with("coophost|config.changed|"), "{got:?}");
+        assert!(got[1].contains("\"value\":7"), "{got:?}");
+        // Nothing is delivered twice.
+        host.app.run_jobs_once("test-host").await.unwrap();
+        assert_eq!(received().await.len(), 2);
+
+        // A handler that fails is retried with back-off, then the event is
+        // skipped and recorded; later events still arrive.
+        for topic in ["test.fail", "test.after"] {
+            host.call(
+                "gov",
+                Some(&admin),
+                IFACE,
+                "emit",
+                json!({"topic": topic, "trap": false}),
+            )
+            .await;
+        }
+        for _ in 0..6 {
+            host.app.run_jobs_once("test-host").await.unwrap();
+            host.clock.advance(60_000);
+        }
+        let admin = host.login("admin@gov.coop").await;
+        let _ = admin;
+        let got = received().await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[2], "test-misbehave|test.after|{\"n\":1}");
+        let plugin_id = coophost::plugins::get(&host.app.db, coop.id, "test-misbehave")
+            .await
+            .unwrap()
+            .id;
+        let dead = coophost::events::delivery::dead_letters(&host.app, plugin_id)
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert!(dead[0].1.contains("refuses test.fail"), "{dead:?}");
+        host.finish().await;
+    }
+}

@@ -1,6 +1,8 @@
 //! Events emitted by plugins, written in the emitting call's transaction
 //! (an outbox: an event exists only if its call committed).
 
+pub mod delivery;
+
 use serde::Serialize;
 use sqlx::Row;
 

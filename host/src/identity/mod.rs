@@ -247,6 +247,16 @@ pub async fn find_coop(db: &Db, slug: &str) -> Result<Coop> {
     Ok(coop_from_row(&row))
 }
 
+/// The coop with this id.
+pub async fn find_coop_by_id(db: &Db, id: i64) -> Result<Coop> {
+    let row = sqlx::query("SELECT id, slug, name, created_at FROM coops WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no coop {id}")))?;
+    Ok(coop_from_row(&row))
+}
+
 fn coop_from_row(row: &sqlx::any::AnyRow) -> Coop {
     Coop {
         id: row.get(0),

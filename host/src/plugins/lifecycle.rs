@@ -271,6 +271,8 @@ pub async fn install(
     .get(0);
     rebind(&mut tx, coop.id, &name, id, &inspection).await?;
     tx.commit().await?;
+    // Events from now on reach it (if it subscribes); not the history.
+    crate::events::delivery::start_cursor(app, id).await?;
     tracing::info!(coop = %coop.slug, plugin = %name, version = %manifest.plugin.version, sha256 = %sha, "plugin installed");
     Ok(InstallReport {
         plugin: get(&app.db, coop.id, &name).await?,

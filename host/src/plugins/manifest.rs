@@ -27,6 +27,29 @@ pub struct Manifest {
     /// words and parameters.
     #[serde(default)]
     pub algorithm: Option<toml::Table>,
+    /// The events the plugin receives through `coop:host/subscriber`.
+    #[serde(default)]
+    pub events: Option<EventsSection>,
+}
+
+/// The `[events]` table.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSection {
+    /// Topics to receive: exact (`order.created`), a prefix ending in `*`
+    /// (`order.*`), or `*` for every event of the coop.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+}
+
+impl EventsSection {
+    /// Whether `topic` matches one of the subscriptions.
+    pub fn wants(&self, topic: &str) -> bool {
+        self.subscribe.iter().any(|s| match s.strip_suffix('*') {
+            Some(prefix) => topic.starts_with(prefix),
+            None => s == topic,
+        })
+    }
 }
 
 /// The `[plugin]` table.

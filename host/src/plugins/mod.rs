@@ -303,6 +303,9 @@ pub async fn set_config(
         ))
     })?;
     param.kind.check(name, value)?;
+    // The value and the event telling the plugin (coop:host/subscriber)
+    // commit together.
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO plugin_config (coop_id, plugin, name, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (coop_id, plugin, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -312,7 +315,21 @@ pub async fn set_config(
     .bind(name)
     .bind(value.to_string())
     .bind(now_ms)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
+         VALUES ($1, $2, 'config.changed', $3, NULL, $4)",
+    )
+    .bind(coop_id)
+    .bind(crate::events::delivery::HOST_SOURCE)
+    .bind(
+        serde_json::json!({"plugin": manifest.plugin.name, "name": name, "value": value})
+            .to_string(),
+    )
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

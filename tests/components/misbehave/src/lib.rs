@@ -142,6 +142,19 @@ impl Guest for Misbehave {
     }
 }
 
+impl exports::coop::host::subscriber::Guest for Misbehave {
+    /// Keep each event received under `event/<id>`; refuse topic
+    /// `test.fail` so tests can check retries and skipping.
+    fn on_event(event: exports::coop::host::subscriber::Event) -> Result<(), Error> {
+        if event.topic == "test.fail" {
+            return Err(Error::invalid("this handler refuses test.fail"));
+        }
+        let text = format!("{}|{}|{}", event.source, event.topic, event.payload);
+        store::set(&format!("event/{:020}", event.id), text.as_bytes(), None)?;
+        Ok(())
+    }
+}
+
 impl exports::coop::host::hooks::Guest for Misbehave {
     /// Record where the data came from; refuse when told to, so tests can
     /// check that a failed migration aborts the upgrade.
