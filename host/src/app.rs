@@ -113,13 +113,14 @@ impl App {
         let db = self.db.clone();
         let ran = crate::scheduler::run_due(&self.db, owner, now, JOBS_PER_TICK, |job| {
             let db = db.clone();
+            let app = self;
             async move {
                 if crate::payments::jobs::handles(&job.kind) {
                     crate::payments::jobs::handle(&db, &job, now)
                         .await
                         .map_err(|e| e.to_string())
                 } else if crate::governance::proposals::handles(&job.kind) {
-                    crate::governance::proposals::handle(&db, &job, now)
+                    crate::governance::proposals::handle(app, &job, now)
                         .await
                         .map_err(|e| e.to_string())
                 } else {

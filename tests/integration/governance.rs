@@ -1042,3 +1042,161 @@ async fn events_reach_subscribing_plugins_after_commit() {
         host.finish().await;
     }
 }
+
+/// A plugin is installed and later removed by the members' vote: the
+/// component is staged first (any size up to 64 MiB, refused if it is not
+/// a component), the proposal names it by SHA-256 with its manifest.
+#[tokio::test]
+async fn members_vote_a_plugin_in_and_out() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        host.coop("gov").await;
+        let admin = member(&host, "gov", "admin@gov.coop", &["admin", "member"], "x").await;
+        let ana = member(&host, "gov", "ana@gov.coop", &["member"], "x").await;
+        let rules = json!({
+            "college_bounds": {"min_bp": 1000, "max_bp": 5000}, "colleges": [], "kinds": {},
+            "default_vote": {"vote": {"method": "one-member-one-vote", "quorum_bp": 5000, "threshold_bp": 5000},
+                "min_window_hours": 24, "min_delay_hours": 0},
+            "admins_may": []
+        });
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "plugins by vote"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let stage = |bytes: Vec<u8>| {
+            let (app, token) = (host.app.clone(), ana.clone());
+            async move {
+                let req = axum::http::Request::builder()
+                    .method("POST")
+                    .uri("/v1/coops/gov/components")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/wasm")
+                    .body(Body::from(bytes))
+                    .unwrap();
+                let resp = coophost::api::router(app).oneshot(req).await.unwrap();
+                let status = resp.status();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                (
+                    status,
+                    serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (s, body) = stage(b"not wasm at all".to_vec()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        // 18 MB: above the 1 MiB JSON limit, within the component limit.
+        let (py, _) = crate::common::component("shift-board-py");
+        let (s, body) = stage(py).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let (bytes, manifest) = crate::common::component("shift-board-rs");
+        let (s, body) = stage(bytes).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let sha = body["sha256"].as_str().unwrap().to_string();
+        assert!(
+            body["requested_capabilities"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("store")),
+            "{body}"
+        );
+
+        let open = |change: Value| {
+            let (host, token) = (&host, ana.clone());
+            async move {
+                let (s, body) = host
+                    .request(
+                        Method::POST,
+                        "/v1/coops/gov/proposals",
+                        Some(&token),
+                        Some(json!({"title": "shift board", "change": change})),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{body}");
+                body["proposal"]["id"].as_i64().unwrap()
+            }
+        };
+        // A proposal naming a component nobody staged is refused.
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/proposals",
+                Some(&ana),
+                Some(
+                    json!({"title": "x", "change": {"kind": "install-plugin", "sha256": "00",
+                    "manifest": manifest}}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let install = open(
+            json!({"kind": "install-plugin", "sha256": sha, "manifest": manifest,
+            "grants": ["identity", "membership", "store", "config", "log"]}),
+        )
+        .await;
+        for token in [&admin, &ana] {
+            let (s, b) = vote(&host, token, install, "yes", "").await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        host.clock.advance(24 * HOUR);
+        for _ in 0..2 {
+            host.app.run_jobs_once("test-host").await.unwrap();
+        }
+        let admin = host.login("admin@gov.coop").await;
+        let ana = host.login("ana@gov.coop").await;
+        let (_, p) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/gov/proposals/{install}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(p["proposal"]["status"], "applied", "{backend:?}: {p}");
+        let (s, plugin) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/plugins/shift-board-rs",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{plugin}");
+        assert_eq!(plugin["plugin"]["sha256"], sha.as_str());
+
+        let remove = {
+            let (s, body) = host
+                .request(Method::POST, "/v1/coops/gov/proposals", Some(&ana),
+                    Some(json!({"title": "remove it", "change": {"kind": "remove-plugin", "name": "shift-board-rs"}})))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{body}");
+            body["proposal"]["id"].as_i64().unwrap()
+        };
+        for token in [&admin, &ana] {
+            vote(&host, token, remove, "yes", "").await;
+        }
+        host.clock.advance(24 * HOUR);
+        for _ in 0..2 {
+            host.app.run_jobs_once("test-host").await.unwrap();
+        }
+        let admin = host.login("admin@gov.coop").await;
+        let (s, _) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/plugins/shift-board-rs",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{backend:?}: removed by vote");
+        host.finish().await;
+    }
+}

@@ -61,9 +61,17 @@ pub(super) fn routes() -> Router<Arc<App>> {
             "/v1/coops/{coop}/me/shares",
             get(my_shares).post(buy_shares),
         )
+        .route(
+            "/v1/coops/{coop}/components",
+            axum::routing::post(stage_component)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
         .route("/v1/coops/{coop}/decisions", get(decisions))
         .route("/v1/coops/{coop}/decisions/verify", get(verify))
 }
+
+/// Largest component accepted for staging, bytes.
+pub const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
 
 fn id(text: &str) -> ApiResult<i64> {
     text.parse()
@@ -90,7 +98,7 @@ async fn set_rules(
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.member()?;
     let outcome = proposals::direct_change(
-        &app.db,
+        &app,
         coop.id,
         &actor,
         &Change::SetRules { rules: b.rules },
@@ -256,7 +264,7 @@ async fn publish_terms(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.member()?;
     let outcome = proposals::direct_change(
-        &app.db,
+        &app,
         coop.id,
         &actor,
         &Change::AdoptTerms { text: b.text },
@@ -456,4 +464,52 @@ async fn buy_shares(
     )
     .await?;
     Ok(Json(json!({"shares": shares})))
+}
+
+/// Stage a component (the raw `.wasm` as the body) so a `plugin` proposal
+/// can name it by SHA-256: it is inspected (a body that is not a component
+/// is refused) and stored; nothing is installed.
+async fn stage_component(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (_, _) = t.member()?;
+    if body.is_empty() {
+        return Err(Error::BadRequest(
+            "send the component's .wasm bytes as the request body".into(),
+        )
+        .into());
+    }
+    let engine = app.engine.clone();
+    let bytes = body.to_vec();
+    let (bytes, inspection) = tokio::task::spawn_blocking(move || {
+        let i = engine.inspect(&bytes);
+        (bytes, i)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))?;
+    let inspection =
+        inspection.map_err(|e| Error::Invalid(format!("not a usable component: {e}")))?;
+    let sha = crate::plugins::sha256_hex(&bytes);
+    sqlx::query(
+        "INSERT INTO components (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(&sha)
+    .bind(bytes.clone())
+    .bind(bytes.len() as i64)
+    .bind(app.clock.now_ms())
+    .execute(&app.db.pool)
+    .await
+    .map_err(Error::from)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "sha256": sha,
+            "size": bytes.len(),
+            "requested_capabilities": crate::plugins::requested_capabilities(&inspection.imports),
+            "exports": inspection.exports.iter().map(|e| &e.name).collect::<Vec<_>>(),
+        })),
+    ))
 }

@@ -486,6 +486,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         summary: "Record shares bought at the nominal value (paid from outside, once per payment_ref)",
         access: "members",
     },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/components",
+        summary: "Stage a component (raw .wasm body, up to 64 MiB) for a plugin proposal; returns its SHA-256 and requested capabilities",
+        access: "members",
+    },
 ];
 
 fn error_schema() -> Value {

@@ -384,7 +384,23 @@ pub async fn main() -> anyhow::Result<()> {
                 force,
                 signature,
             };
+            // The host operator installs only where the coop's rules still
+            // let admins change plugins directly; otherwise it is a
+            // `plugin` proposal. Either way it is in the decision log.
+            let host = identity::Actor::host(coop.id);
+            let kind = crate::governance::rules::Kind::Plugin;
+            crate::governance::proposals::direct_allowed(&app.db, coop.id, &host, kind).await?;
             let report = plugins::install(&app, &coop, &bytes, &manifest, &opts).await?;
+            crate::governance::proposals::record_direct(
+                &app.db,
+                coop.id,
+                &host,
+                kind,
+                serde_json::json!({"install": report.plugin.name, "version": report.plugin.version,
+                    "sha256": report.plugin.sha256, "grants": report.plugin.grants}),
+                app.clock.now_ms(),
+            )
+            .await?;
             if let Some(old) = &report.replaced {
                 println!(
                     "upgraded from {old}{}",

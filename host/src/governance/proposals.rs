@@ -17,6 +17,7 @@ use sqlx::Row;
 
 use super::rules::{self, Kind, Rules};
 use super::tally::{self, Ballot, Choice, College, Electorate, Tally, VoteRules};
+use crate::app::App;
 use crate::chain::{self, NewEntry};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -81,6 +82,29 @@ pub enum Change {
     },
     /// A resolution: recorded, nothing else changes.
     Resolution {},
+    /// Install a staged component (`POST .../components`), or upgrade the
+    /// plugin of the same name, with the capabilities listed.
+    InstallPlugin {
+        /// SHA-256 of the staged component.
+        sha256: String,
+        /// The plugin's manifest (`plugin.toml`), TOML text.
+        manifest: String,
+        /// The `coop:host` interfaces granted; all it imports when absent.
+        grants: Option<Vec<String>>,
+        /// What an import not granted does: `refuse` (the default) or `stub`.
+        #[serde(default)]
+        ungranted: Option<plugins::Ungranted>,
+    },
+    /// Roll a plugin back to its previous installed version.
+    RollbackPlugin {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Remove a plugin (its data is kept).
+    RemovePlugin {
+        /// The plugin's name.
+        name: String,
+    },
     /// Publish a new version of the terms of service; it takes effect when
     /// the coop's notice period has run from the day it is applied.
     AdoptTerms {
@@ -101,6 +125,9 @@ impl Change {
             Change::SetRules { .. } => Kind::SetRules,
             Change::Resolution {} => Kind::Resolution,
             Change::AdoptTerms { .. } => Kind::AdoptTerms,
+            Change::InstallPlugin { .. }
+            | Change::RollbackPlugin { .. }
+            | Change::RemovePlugin { .. } => Kind::Plugin,
         }
     }
 
@@ -145,6 +172,36 @@ impl Change {
             }
             Change::SetRules { rules } => rules.validate()?,
             Change::Resolution {} => {}
+            Change::InstallPlugin {
+                sha256,
+                manifest,
+                grants,
+                ..
+            } => {
+                let staged = sqlx::query("SELECT 1 FROM components WHERE sha256 = $1")
+                    .bind(sha256)
+                    .fetch_optional(&db.pool)
+                    .await?;
+                if staged.is_none() {
+                    return Err(Error::Invalid(format!(
+                        "no staged component {sha256}: upload it first (POST /v1/coops/{{coop}}/components)"
+                    )));
+                }
+                plugins::manifest::Manifest::parse(manifest)?;
+                if let Some(g) = grants
+                    && let Some(bad) = g
+                        .iter()
+                        .find(|i| !crate::runtime::GRANTABLE.contains(&i.as_str()))
+                {
+                    return Err(Error::Invalid(format!(
+                        "{bad:?} is not a grantable interface: {}",
+                        crate::runtime::GRANTABLE.join(", ")
+                    )));
+                }
+            }
+            Change::RollbackPlugin { name } | Change::RemovePlugin { name } => {
+                plugins::get(db, coop_id, name).await?;
+            }
             Change::AdoptTerms { text } => {
                 if text.trim().is_empty() || text.len() > super::terms::MAX_TERMS_BYTES {
                     return Err(Error::Invalid(format!(
@@ -583,13 +640,14 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
 /// Apply `change` now, as decided by `by` (a proposal id or a direct change
 /// by a member). Returns a sentence saying what changed.
 async fn perform(
-    db: &Db,
+    app: &App,
     coop_id: i64,
     change: &Change,
     why: &str,
     proposal: Option<i64>,
     now: i64,
 ) -> Result<String> {
+    let db = &app.db;
     Ok(match change {
         Change::SetConfig {
             plugin,
@@ -649,6 +707,48 @@ async fn perform(
             format!("governance rules version {v} in force")
         }
         Change::Resolution {} => "resolution adopted".to_string(),
+        Change::InstallPlugin {
+            sha256,
+            manifest,
+            grants,
+            ungranted,
+        } => {
+            let coop = identity::find_coop_by_id(db, coop_id).await?;
+            let bytes: Vec<u8> = sqlx::query("SELECT bytes FROM components WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&db.pool)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("component {sha256} is gone")))?
+                .get(0);
+            let opts = plugins::lifecycle::InstallOptions {
+                grants: match grants {
+                    None => plugins::Grants::All,
+                    Some(g) => plugins::Grants::Only {
+                        interfaces: g.clone(),
+                        ungranted: ungranted.unwrap_or(plugins::Ungranted::Refuse),
+                    },
+                },
+                ..Default::default()
+            };
+            let r = plugins::install(app, &coop, &bytes, manifest, &opts).await?;
+            match r.replaced {
+                Some(prev) => format!(
+                    "{} upgraded from {prev} to {}",
+                    r.plugin.name, r.plugin.version
+                ),
+                None => format!("{} {} installed", r.plugin.name, r.plugin.version),
+            }
+        }
+        Change::RollbackPlugin { name } => {
+            let coop = identity::find_coop_by_id(db, coop_id).await?;
+            let p = plugins::lifecycle::rollback(app, &coop, name).await?;
+            format!("{name} rolled back to {}", p.version)
+        }
+        Change::RemovePlugin { name } => {
+            let coop = identity::find_coop_by_id(db, coop_id).await?;
+            plugins::lifecycle::uninstall(app, &coop, name, false).await?;
+            format!("{name} removed (its data is kept)")
+        }
         Change::AdoptTerms { text } => {
             let (_, rules) = rules::current(db, coop_id).await?;
             let v = super::terms::publish(
@@ -679,7 +779,8 @@ async fn perform(
 
 /// Apply a passed proposal (the scheduler calls this at its effective
 /// date). Applying an applied or failed proposal returns it unchanged.
-pub async fn apply(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal> {
+pub async fn apply(app: &App, coop_id: i64, id: i64, now: i64) -> Result<Proposal> {
+    let db = &app.db;
     let p = get(db, coop_id, id).await?;
     if p.status != "passed" {
         return Ok(p);
@@ -691,7 +792,7 @@ pub async fn apply(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
         )));
     }
     let why = format!("proposal {id}: {}", p.title);
-    let (status, outcome) = match perform(db, coop_id, &p.change, &why, Some(id), now).await {
+    let (status, outcome) = match perform(app, coop_id, &p.change, &why, Some(id), now).await {
         Ok(done) => ("applied", done),
         Err(e) => ("failed", e.to_string()),
     };
@@ -778,16 +879,17 @@ pub async fn record_direct(
 /// Apply `change` without a vote, where [`direct_allowed`], and record it.
 /// Returns what changed.
 pub async fn direct_change(
-    db: &Db,
+    app: &App,
     coop_id: i64,
     actor: &identity::Actor,
     change: &Change,
     reason: &str,
     now: i64,
 ) -> Result<String> {
+    let db = &app.db;
     direct_allowed(db, coop_id, actor, change.kind()).await?;
     change.check(db, coop_id).await?;
-    let outcome = perform(db, coop_id, change, reason, None, now).await?;
+    let outcome = perform(app, coop_id, change, reason, None, now).await?;
     record_direct(
         db,
         coop_id,
@@ -821,7 +923,8 @@ pub fn handles(kind: &str) -> bool {
 }
 
 /// Run a governance job: close a vote or apply a decision.
-pub async fn handle(db: &Db, job: &scheduler::Job, now: i64) -> Result<()> {
+pub async fn handle(app: &App, job: &scheduler::Job, now: i64) -> Result<()> {
+    let db = &app.db;
     let coop_id = job
         .coop_id
         .ok_or_else(|| Error::Invalid(format!("job {} has no coop", job.id)))?;
@@ -830,7 +933,7 @@ pub async fn handle(db: &Db, job: &scheduler::Job, now: i64) -> Result<()> {
         .ok_or_else(|| Error::Invalid(format!("job {} names no proposal", job.id)))?;
     match job.kind.as_str() {
         CLOSE_JOB => close(db, coop_id, id, now).await.map(|_| ()),
-        APPLY_JOB => apply(db, coop_id, id, now).await.map(|_| ()),
+        APPLY_JOB => apply(app, coop_id, id, now).await.map(|_| ()),
         other => Err(Error::Invalid(format!("no handler for job kind {other:?}"))),
     }
 }

@@ -37,11 +37,14 @@ pub enum Kind {
     Resolution,
     /// Adopt a new version of the terms of service.
     AdoptTerms,
+    /// Install, upgrade, roll back or remove a plugin, with the
+    /// capabilities it gets.
+    Plugin,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::SetConfig,
         Kind::SetSplit,
         Kind::SetFloor,
@@ -50,6 +53,7 @@ impl Kind {
         Kind::SetRules,
         Kind::Resolution,
         Kind::AdoptTerms,
+        Kind::Plugin,
     ];
 
     /// The JSON name.
@@ -63,6 +67,7 @@ impl Kind {
             Kind::SetRules => "set-rules",
             Kind::Resolution => "resolution",
             Kind::AdoptTerms => "adopt-terms",
+            Kind::Plugin => "plugin",
         }
     }
 }

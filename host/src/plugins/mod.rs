@@ -63,7 +63,8 @@ pub enum Grants {
 }
 
 /// What happens to an import the coop did not grant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Ungranted {
     /// Refuse the install, listing what is missing.
     Refuse,
