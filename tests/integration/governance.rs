@@ -352,6 +352,43 @@ async fn a_weighted_vote_changes_the_plugin_config_at_its_effective_date() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The same governance from the command line.
+        let out = cli(&["governance", "proposals", "--coop", "gov"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.starts_with(&format!("{id}\tapplied\tset-config\t")),
+            "{text}"
+        );
+        let out = cli(&[
+            "governance",
+            "invite",
+            "--coop",
+            "gov",
+            "--email",
+            "new@gov.coop",
+            "--name",
+            "New",
+            "--college",
+            "users",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success() && text.contains("token inv_"),
+            "{text}"
+        );
+        let out = cli(&[
+            "governance",
+            "invite",
+            "--coop",
+            "gov",
+            "--email",
+            "x@gov.coop",
+            "--name",
+            "X",
+            "--college",
+            "martians",
+        ]);
+        assert!(!out.status.success(), "an unknown college is refused");
 
         // Someone edits the recorded decision in the database.
         sqlx::query("UPDATE chain_entries SET body = REPLACE(body, '\"passed\"', '\"rejected\"') WHERE chain = 'decisions' AND seq = 3")

@@ -63,3 +63,173 @@ pub(super) async fn run(settings: &Settings, cmd: DecisionsCommand) -> anyhow::R
         }
     }
 }
+
+#[derive(Subcommand, Debug)]
+pub(super) enum GovernanceCommand {
+    /// Print the coop's governance rules (JSON).
+    Rules {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+    /// List proposals, newest first: id, status, kind, closes, title.
+    Proposals {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+    /// Print one proposal with its tally (JSON).
+    Proposal {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// The proposal id.
+        id: i64,
+    },
+    /// Invite someone; prints the one-time token to send them.
+    Invite {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// Their email.
+        #[arg(long)]
+        email: String,
+        /// Their name.
+        #[arg(long)]
+        name: String,
+        /// Roles, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "member")]
+        role: Vec<String>,
+        /// Their college.
+        #[arg(long)]
+        college: Option<String>,
+    },
+    /// List invitations and applications.
+    Requests {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+    /// Approve (or with --reject, reject) a pending application.
+    Decide {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// The application id.
+        id: i64,
+        /// Reject instead of approving.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Print the terms: version in effect and pending versions with diffs.
+    Terms {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
+}
+
+pub(super) async fn run_governance(
+    settings: &Settings,
+    cmd: GovernanceCommand,
+) -> anyhow::Result<()> {
+    use crate::governance::{membership, proposals, rules, terms};
+    let app = open(settings).await?;
+    let now = app.clock.now_ms();
+    let coop_of = |slug: String| {
+        let db = app.db.clone();
+        async move { identity::find_coop(&db, &slug).await }
+    };
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    match cmd {
+        GovernanceCommand::Rules { coop } => {
+            let coop = coop_of(coop).await?;
+            let (version, r) = rules::current(&app.db, coop.id).await?;
+            println!(
+                "{}",
+                pretty(&serde_json::json!({"version": version, "rules": r}))
+            );
+        }
+        GovernanceCommand::Proposals { coop } => {
+            let coop = coop_of(coop).await?;
+            for p in proposals::list(&app.db, coop.id, 200).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.id,
+                    p.status,
+                    p.kind.name(),
+                    p.closes_at,
+                    p.title
+                );
+            }
+        }
+        GovernanceCommand::Proposal { coop, id } => {
+            let coop = coop_of(coop).await?;
+            let p = proposals::get(&app.db, coop.id, id).await?;
+            println!("{}", pretty(&serde_json::to_value(&p)?));
+        }
+        GovernanceCommand::Invite {
+            coop,
+            email,
+            name,
+            role,
+            college,
+        } => {
+            let coop = coop_of(coop).await?;
+            let inv = membership::NewInvitation {
+                email,
+                display_name: name,
+                roles: role,
+                college,
+            };
+            let (req, token) =
+                membership::invite(&app.db, coop.id, &identity::Actor::host(coop.id), &inv, now)
+                    .await?;
+            println!(
+                "invitation {} for {}: token {token} (valid 14 days; accept with POST /v1/coops/{}/invitations/accept)",
+                req.id, req.email, coop.slug
+            );
+        }
+        GovernanceCommand::Requests { coop } => {
+            let coop = coop_of(coop).await?;
+            for r in membership::list(&app.db, coop.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.kind,
+                    r.status,
+                    r.email,
+                    r.college.unwrap_or_default()
+                );
+            }
+        }
+        GovernanceCommand::Decide { coop, id, reject } => {
+            let coop = coop_of(coop).await?;
+            let r = membership::decide(
+                &app.db,
+                &*app.clock,
+                &coop,
+                id,
+                !reject,
+                &identity::Actor::host(coop.id),
+            )
+            .await?;
+            println!("application {} is {}", r.id, r.status);
+        }
+        GovernanceCommand::Terms { coop } => {
+            let coop = coop_of(coop).await?;
+            let versions = terms::versions(&app.db, coop.id).await?;
+            match terms::in_effect(&versions, now) {
+                Some(v) => println!("in effect: version {} since {}", v.version, v.effective_at),
+                None => println!("no terms in effect yet"),
+            }
+            for v in versions.iter().filter(|v| v.effective_at > now) {
+                println!(
+                    "\npending: version {}, in effect from {}\n{}",
+                    v.version, v.effective_at, v.diff
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -68,6 +68,9 @@ enum Command {
     /// Manage host operators (who run the host for several coops).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Governance: rules, proposals, invitations and applications, terms.
+    #[command(subcommand)]
+    Governance(governance::GovernanceCommand),
     /// The coop's decision log: list and verify its hash chain.
     #[command(subcommand)]
     Decisions(governance::DecisionsCommand),
@@ -549,6 +552,7 @@ pub async fn main() -> anyhow::Result<()> {
         }
         Command::Money(cmd) => money::run(&settings, cmd).await,
         Command::Decisions(cmd) => governance::run(&settings, cmd).await,
+        Command::Governance(cmd) => governance::run_governance(&settings, cmd).await,
         Command::Backup { out } => {
             let app = open(&settings).await?;
             crate::backup::backup(&app.db, &settings.database_url, &out).await?;
