@@ -269,36 +269,7 @@ impl membership::Host for CallState {
             return Ok(Err(e));
         }
         let s = self.scope.clone();
-        let members = match identity::list_members(&s.db, s.actor.coop_id).await {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(to_wit(e))),
-        };
-        let mut out = Vec::new();
-        for m in members {
-            if role.as_ref().is_some_and(|r| !m.roles.contains(r)) {
-                continue;
-            }
-            let id = match identity::pseudonym_for_member(
-                &s.db,
-                &s.secret,
-                s.actor.coop_id,
-                &s.plugin,
-                m.id,
-            )
-            .await
-            {
-                Ok(id) => id,
-                Err(e) => return Ok(Err(to_wit(e))),
-            };
-            out.push(membership::Member {
-                id,
-                roles: m.roles,
-                college: m.college,
-                status: member_status(&m.status),
-                joined_at: m.joined_at as u64,
-            });
-        }
-        Ok(Ok(out))
+        Ok(members_to_wit(&s, |m| role.as_ref().is_none_or(|r| m.roles.contains(r))).await)
     }
 
     async fn in_college(
@@ -310,40 +281,37 @@ impl membership::Host for CallState {
             return Ok(Err(e));
         }
         let s = self.scope.clone();
-        let members = match identity::list_members(&s.db, s.actor.coop_id).await {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(to_wit(e))),
-        };
-        let mut out = Vec::new();
-        for m in members {
-            let st = member_status(&m.status);
-            if m.college.as_deref() != Some(college.as_str())
-                || status.is_some_and(|want| want != st)
-            {
-                continue;
-            }
-            let id = match identity::pseudonym_for_member(
-                &s.db,
-                &s.secret,
-                s.actor.coop_id,
-                &s.plugin,
-                m.id,
-            )
-            .await
-            {
-                Ok(id) => id,
-                Err(e) => return Ok(Err(to_wit(e))),
-            };
-            out.push(membership::Member {
-                id,
-                roles: m.roles,
-                college: m.college,
-                status: st,
-                joined_at: m.joined_at as u64,
-            });
-        }
-        Ok(Ok(out))
+        Ok(members_to_wit(&s, |m| {
+            m.college.as_deref() == Some(college.as_str())
+                && status.is_none_or(|want| want == member_status(&m.status))
+        })
+        .await)
     }
+}
+
+/// The coop's members that `keep` accepts, as the calling plugin sees them
+/// (its pseudonymous ids), in the host's stable order.
+async fn members_to_wit(
+    s: &CallScope,
+    keep: impl Fn(&identity::Member) -> bool,
+) -> Result<Vec<membership::Member>, WitError> {
+    let members = identity::list_members(&s.db, s.actor.coop_id)
+        .await
+        .map_err(to_wit)?;
+    let mut out = Vec::new();
+    for m in members.into_iter().filter(|m| keep(m)) {
+        let id = identity::pseudonym_for_member(&s.db, &s.secret, s.actor.coop_id, &s.plugin, m.id)
+            .await
+            .map_err(to_wit)?;
+        out.push(membership::Member {
+            id,
+            status: member_status(&m.status),
+            roles: m.roles,
+            college: m.college,
+            joined_at: m.joined_at as u64,
+        });
+    }
+    Ok(out)
 }
 
 fn entry_to_wit(e: crate::store::Entry) -> store::Entry {
