@@ -119,6 +119,10 @@ impl App {
                     crate::payments::jobs::handle(&db, &job, now)
                         .await
                         .map_err(|e| e.to_string())
+                } else if job.kind == crate::plugins::timers::TIMER_JOB {
+                    crate::plugins::timers::run(app, &job)
+                        .await
+                        .map_err(|e| e.to_string())
                 } else if crate::governance::proposals::handles(&job.kind) {
                     crate::governance::proposals::handle(app, &job, now)
                         .await

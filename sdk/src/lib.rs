@@ -50,6 +50,7 @@ mod money;
 pub mod payments;
 pub mod shifts;
 pub mod store;
+pub mod timers;
 
 pub use error::Error;
 pub use money::Money;
@@ -120,6 +121,7 @@ macro_rules! generate {
                 "coop:host/log@0.1.0": ::coophost_sdk::wit::coop::host::log,
                 "coop:host/shifts@0.1.0": ::coophost_sdk::wit::coop::host::shifts,
                 "coop:host/payments@0.1.0": ::coophost_sdk::wit::coop::host::payments,
+                "coop:host/timers@0.1.0": ::coophost_sdk::wit::coop::host::timers,
             },
             $($option)*
         });

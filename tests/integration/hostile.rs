@@ -436,7 +436,8 @@ async fn ungranted(backend: Backend) {
             "membership",
             "payments",
             "shifts",
-            "store"
+            "store",
+            "timers"
         ]),
         "{body}"
     );

@@ -18,3 +18,4 @@ mod runtime;
 mod scheduler;
 mod shift_board;
 mod shifts;
+mod timers;

@@ -25,7 +25,7 @@ wasmtime::component::bindgen!({
 use coop::host::types::Error as WitError;
 use coop::host::{
     config, events as wit_events, identity as wit_identity, log, membership,
-    payments as wit_payments, shifts as wit_shifts, store, types,
+    payments as wit_payments, shifts as wit_shifts, store, timers as wit_timers, types,
 };
 
 use super::limits::{LimitHit, Limits, MemoryLimiter};
@@ -40,6 +40,7 @@ pub const GRANTABLE: &[&str] = &[
     "log",
     "shifts",
     "payments",
+    "timers",
 ];
 
 /// A host function of an interface the coop did not grant was called, in
@@ -81,6 +82,8 @@ pub struct CallState {
     pub(super) events: Vec<PendingEvent>,
     /// Ledger transactions the call asked for, posted at commit.
     pub(super) ledger: Vec<crate::payments::LedgerWrite>,
+    /// Timers the call set or cancelled, applied at commit.
+    pub(super) timers: Vec<crate::plugins::timers::TimerOp>,
     caller_pseudo: Option<Option<String>>,
     log_bytes: u64,
     host_calls: u64,
@@ -100,6 +103,7 @@ impl CallState {
             scope,
             events: Vec::new(),
             ledger: Vec::new(),
+            timers: Vec::new(),
             caller_pseudo: None,
             log_bytes: 0,
             host_calls: 0,
@@ -312,6 +316,73 @@ async fn members_to_wit(
         });
     }
     Ok(out)
+}
+
+impl wit_timers::Host for CallState {
+    async fn set(&mut self, at: u64, payload: String) -> wasmtime::Result<Result<u64, WitError>> {
+        use crate::plugins::timers::{self, MAX_PENDING_TIMERS, MAX_TIMER_PAYLOAD, TimerOp};
+        if let Err(e) = self.gate("timers")? {
+            return Ok(Err(e));
+        }
+        if payload.len() > MAX_TIMER_PAYLOAD {
+            return Ok(Err(WitError::Invalid(format!(
+                "timer payload is {} bytes; the most is {MAX_TIMER_PAYLOAD}",
+                payload.len()
+            ))));
+        }
+        let s = self.scope.clone();
+        let stored = match s.db.pool.acquire().await {
+            Ok(mut conn) => timers::pending(&mut conn, s.actor.coop_id, &s.plugin).await,
+            Err(e) => Err(e.into()),
+        };
+        let stored = match stored {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let buffered = self
+            .timers
+            .iter()
+            .filter(|t| matches!(t, TimerOp::Set { .. }))
+            .count() as i64;
+        if stored + buffered >= MAX_PENDING_TIMERS {
+            return Ok(Err(WitError::QuotaExceeded(format!(
+                "timer limit: this plugin already has {} timers pending, the most is {MAX_PENDING_TIMERS}",
+                stored + buffered
+            ))));
+        }
+        // Ids are random, below 2^53 so JSON clients keep them exact.
+        let id = (rand::random::<u64>() >> 11).max(1);
+        self.timers.push(TimerOp::Set {
+            id,
+            at: i64::try_from(at).unwrap_or(i64::MAX),
+            payload,
+        });
+        Ok(Ok(id))
+    }
+
+    async fn cancel(&mut self, id: u64) -> wasmtime::Result<Result<bool, WitError>> {
+        use crate::plugins::timers::{self, TimerOp};
+        if let Err(e) = self.gate("timers")? {
+            return Ok(Err(e));
+        }
+        if let Some(i) = self
+            .timers
+            .iter()
+            .position(|t| matches!(t, TimerOp::Set { id: x, .. } if *x == id))
+        {
+            self.timers.remove(i);
+            return Ok(Ok(true));
+        }
+        let s = self.scope.clone();
+        match timers::is_pending(&s.db, s.actor.coop_id, &s.plugin, id).await {
+            Ok(true) => {
+                self.timers.push(TimerOp::Cancel { id });
+                Ok(Ok(true))
+            }
+            Ok(false) => Ok(Ok(false)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
 }
 
 fn entry_to_wit(e: crate::store::Entry) -> store::Entry {

@@ -440,7 +440,11 @@ pub async fn call(
             });
         }
         let state = store.into_data();
-        if state.tx.is_read_only() && state.events.is_empty() && state.ledger.is_empty() {
+        if state.tx.is_read_only()
+            && state.events.is_empty()
+            && state.ledger.is_empty()
+            && state.timers.is_empty()
+        {
             return Ok(value);
         }
         let now = scope.clock.now_ms();
@@ -466,6 +470,17 @@ pub async fn call(
                         .await
                 {
                     return Err(ledger_refusal(e));
+                }
+                if let Err(e) = crate::plugins::timers::commit_in(
+                    &mut ns.tx,
+                    scope.actor.coop_id,
+                    &scope.plugin,
+                    &state.timers,
+                    now,
+                )
+                .await
+                {
+                    return Err(timer_refusal(e));
                 }
                 ns.tx
                     .commit()
@@ -511,6 +526,20 @@ fn ledger_refusal(e: crate::error::Error) -> CallError {
         status,
         error: serde_json::json!({"tag": tag, "value": message}),
         message: format!("the ledger refused: {message}"),
+    }
+}
+
+/// Setting the call's timers failed at commit (the plugin's timer limit
+/// was reached by concurrent calls): the whole call is dropped.
+fn timer_refusal(e: crate::error::Error) -> CallError {
+    use crate::error::Error;
+    match e {
+        Error::Conflict(m) => CallError::PluginError {
+            status: 507,
+            error: serde_json::json!({"tag": "quota-exceeded", "value": m}),
+            message: m,
+        },
+        other => CallError::Internal(anyhow::Error::new(other)),
     }
 }
 

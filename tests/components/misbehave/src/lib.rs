@@ -112,6 +112,22 @@ impl Guest for Misbehave {
         Ok(coophost_sdk::identity::member_id())
     }
 
+    fn set_timer(at: u64, payload: String) -> Result<u64, Error> {
+        coophost_sdk::timers::set(at, &payload)
+    }
+
+    fn cancel_timer(id: u64) -> Result<bool, Error> {
+        coophost_sdk::timers::cancel(id)
+    }
+
+    fn timer_storm(n: u32) -> Result<u32, Error> {
+        store::set("storm-started", b"yes", None)?;
+        for i in 0..n {
+            coophost_sdk::timers::set(u64::MAX / 2, &format!("storm {i}"))?;
+        }
+        Ok(n)
+    }
+
     fn college_size(college: String) -> Result<u32, Error> {
         let active = Some(coophost_sdk::membership::MemberStatus::Active);
         Ok(coophost_sdk::membership::in_college(&college, active)?.len() as u32)
@@ -151,6 +167,18 @@ impl exports::coop::host::subscriber::Guest for Misbehave {
         }
         let text = format!("{}|{}|{}", event.source, event.topic, event.payload);
         store::set(&format!("event/{:020}", event.id), text.as_bytes(), None)?;
+        Ok(())
+    }
+}
+
+impl exports::coop::host::timer_handler::Guest for Misbehave {
+    /// Keep each timer that fired under `timer/<id>`; refuse payload
+    /// `fail` so tests can check retries.
+    fn on_timer(id: u64, payload: String) -> Result<(), Error> {
+        if payload == "fail" {
+            return Err(Error::invalid("this timer refuses to run"));
+        }
+        store::set(&format!("timer/{id:020}"), payload.as_bytes(), None)?;
         Ok(())
     }
 }

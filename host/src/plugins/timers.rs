@@ -1,0 +1,148 @@
+//! Plugin timers (`coop:host/timers`) on the durable scheduler: what a
+//! call asked for is applied when the call commits, and the scheduler
+//! calls the plugin's `on-timer` hook when a timer is due.
+
+use serde_json::json;
+use sqlx::Row;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::runtime;
+use crate::scheduler::{self, Job};
+
+/// The scheduler job kind of a plugin timer.
+pub const TIMER_JOB: &str = "plugin.timer";
+/// The interface plugins export to receive timers.
+pub const HANDLER_INTERFACE: &str = "coop:host/timer-handler";
+/// Most timers one plugin may have pending in a coop.
+pub const MAX_PENDING_TIMERS: i64 = 1_000;
+/// Largest timer payload, bytes.
+pub const MAX_TIMER_PAYLOAD: usize = 16 * 1024;
+
+/// A timer operation a call asked for, applied at commit.
+#[derive(Clone, Debug)]
+pub enum TimerOp {
+    /// Set timer `id` for `at`.
+    Set {
+        /// The id returned to the plugin.
+        id: u64,
+        /// When, ms since the epoch.
+        at: i64,
+        /// The plugin's payload.
+        payload: String,
+    },
+    /// Cancel timer `id`.
+    Cancel {
+        /// The timer.
+        id: u64,
+    },
+}
+
+/// The scheduler key of a plugin's timer.
+pub fn key(coop_id: i64, plugin: &str, id: u64) -> String {
+    format!("{TIMER_JOB}:{coop_id}:{plugin}:{id}")
+}
+
+/// Timers of `plugin` in coop `coop_id` not yet run or cancelled.
+pub async fn pending(conn: &mut sqlx::AnyConnection, coop_id: i64, plugin: &str) -> Result<i64> {
+    let prefix = format!("{TIMER_JOB}:{coop_id}:{plugin}:");
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM jobs WHERE coop_id = $1 AND kind = $2 AND status IN ('pending', 'running') \
+         AND unique_key >= $3 AND unique_key < $4",
+    )
+    .bind(coop_id)
+    .bind(TIMER_JOB)
+    .bind(&prefix)
+    .bind(format!("{prefix}\u{10FFFF}"))
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    Ok(n)
+}
+
+/// Apply a call's timer operations in its transaction. Fails with
+/// [`Error::TooManyRequests`]-like quota message when the plugin would
+/// have more than [`MAX_PENDING_TIMERS`] pending.
+pub async fn commit_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    plugin: &str,
+    ops: &[TimerOp],
+    now: i64,
+) -> Result<()> {
+    for op in ops {
+        match op {
+            TimerOp::Set { id, at, payload } => {
+                scheduler::schedule_in(
+                    conn,
+                    Some(coop_id),
+                    TIMER_JOB,
+                    Some(&key(coop_id, plugin, *id)),
+                    &json!({"plugin": plugin, "id": id.to_string(), "payload": payload}),
+                    *at,
+                    now,
+                )
+                .await?;
+            }
+            TimerOp::Cancel { id } => {
+                sqlx::query(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = $1 WHERE unique_key = $2 AND status = 'pending'",
+                )
+                .bind(now)
+                .bind(key(coop_id, plugin, *id))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
+    if ops.iter().any(|o| matches!(o, TimerOp::Set { .. })) {
+        let n = pending(conn, coop_id, plugin).await?;
+        if n > MAX_PENDING_TIMERS {
+            return Err(Error::Conflict(format!(
+                "timer limit: {plugin} would have {n} timers pending, the most is {MAX_PENDING_TIMERS}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a cancel of timer `id` would find it pending.
+pub async fn is_pending(db: &crate::db::Db, coop_id: i64, plugin: &str, id: u64) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM jobs WHERE unique_key = $1 AND status = 'pending'")
+            .bind(key(coop_id, plugin, id))
+            .fetch_optional(&db.pool)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Run a due timer: call the plugin's `on-timer` (its active installation)
+/// as the host. An error makes the scheduler retry with back-off.
+pub async fn run(app: &App, job: &Job) -> Result<()> {
+    let coop_id = job
+        .coop_id
+        .ok_or_else(|| Error::Invalid(format!("timer job {} has no coop", job.id)))?;
+    let plugin = job.payload["plugin"].as_str().unwrap_or_default();
+    let installed = super::get(&app.db, coop_id, plugin).await?;
+    let loaded = app.plugin(installed.id).await?;
+    if !loaded.has_function(HANDLER_INTERFACE, "on-timer") {
+        return Err(Error::Invalid(format!(
+            "{plugin} set a timer but exports no coop:host/timer-handler.on-timer"
+        )));
+    }
+    let coop = crate::identity::find_coop_by_id(&app.db, coop_id).await?;
+    let scope = app.scope(&coop, &loaded, Actor::host(coop_id));
+    runtime::call(
+        &app.engine,
+        &loaded,
+        scope,
+        HANDLER_INTERFACE,
+        "on-timer",
+        &json!({"id": job.payload["id"], "payload": job.payload["payload"]}),
+    )
+    .await
+    .map_err(|e| Error::Conflict(format!("on-timer of {plugin} failed: {e}")))?;
+    Ok(())
+}
