@@ -1237,3 +1237,85 @@ async fn members_vote_a_plugin_in_and_out() {
         host.finish().await;
     }
 }
+
+/// Where the rules say so, an application is decided by the members'
+/// vote, not by an admin; and an admin cannot hand out roles outside
+/// governance.
+#[tokio::test]
+async fn applications_put_to_a_vote_and_roles_only_by_governance() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        host.coop("gov").await;
+        let admin = member(&host, "gov", "admin@gov.coop", &["admin", "member"], "x").await;
+        let (_, current) = host
+            .request(
+                Method::GET,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                None,
+            )
+            .await;
+        let mut rules = current["rules"].clone();
+        rules["membership"]["approval"] = json!("vote");
+        rules["admins_may"] = json!([]);
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gov/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "members admit members"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        // Adding someone as an admin is a grant-role decision now.
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/members",
+                Some(&admin),
+                Some(json!({"email": "boss@gov.coop", "display_name": "Boss",
+                    "password": "correct horse battery staple", "roles": ["admin"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/gov/applications",
+                None,
+                Some(
+                    json!({"email": "neighbour@gov.coop", "display_name": "Neighbour",
+                    "password": "correct horse battery staple", "message": "I order weekly"}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let app_id = body["application"]["id"].as_i64().unwrap();
+        let (s, body) = host
+            .request(
+                Method::POST,
+                &format!("/v1/coops/gov/applications/{app_id}/approve"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        let (_, list) = host
+            .request(Method::GET, "/v1/coops/gov/proposals", Some(&admin), None)
+            .await;
+        let p = &list["proposals"][0];
+        assert_eq!(p["kind"], "admit-member", "{list}");
+        assert_eq!(p["title"], "Admit Neighbour");
+        let pid = p["id"].as_i64().unwrap();
+        let (s, b) = vote(&host, &admin, pid, "yes", "").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        host.clock.advance(72 * HOUR);
+        for _ in 0..2 {
+            host.app.run_jobs_once("test-host").await.unwrap();
+        }
+        let (s, body) = host.login_status("neighbour@gov.coop", "gov").await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: admitted by vote: {body}");
+        host.finish().await;
+    }
+}

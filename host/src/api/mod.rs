@@ -405,8 +405,22 @@ async fn add_member(
     t: Tenant,
     Body(b): Body<identity::NewMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, _) = t.admin()?;
+    let (coop, actor) = t.admin()?;
+    // Roles beyond plain membership are governed like grant-role; the
+    // addition is recorded either way.
+    if b.roles.iter().any(|r| r != "member") {
+        proposals::direct_allowed(&app.db, coop.id, &actor, Kind::GrantRole).await?;
+    }
     let m = identity::add_member(&app.db, &*app.clock, &coop, b).await?;
+    proposals::record_direct(
+        &app.db,
+        coop.id,
+        &actor,
+        Kind::GrantRole,
+        json!({"member_added": m.id, "roles": m.roles, "college": m.college}),
+        app.clock.now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"member": m}))))
 }
 

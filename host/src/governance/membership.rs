@@ -310,10 +310,48 @@ pub async fn apply(
     .fetch_one(&db.pool)
     .await?
     .get(0);
+    if rules.membership.approval == rules::Approval::Vote {
+        // The members decide: an admit-member proposal, opened by the host
+        // (proposer 0), voted under that kind's rules.
+        super::proposals::open(
+            db,
+            coop.id,
+            0,
+            &super::proposals::NewProposal {
+                title: format!("Admit {}", app.display_name.trim()),
+                body: app.message.trim().to_string(),
+                change: super::proposals::Change::AdmitMember { application: id },
+                window_hours: None,
+                effective_at: None,
+            },
+            now,
+        )
+        .await?;
+    }
     get(db, coop.id, id).await
 }
 
-/// Approve or reject a pending application (admins).
+/// Admit the applicant of a pending application because the members voted
+/// so (an `admit-member` proposal that passed).
+pub(super) async fn admit_by_vote(
+    db: &Db,
+    clock: &dyn Clock,
+    coop: &Coop,
+    id: i64,
+) -> Result<Request> {
+    let req = get(db, coop.id, id).await?;
+    if req.kind != "application" || req.status != "pending" {
+        return Err(Error::Conflict(format!(
+            "request {id} is a {} that is {}, not a pending application",
+            req.kind, req.status
+        )));
+    }
+    join(db, clock, coop, &req, None, None).await?;
+    get(db, coop.id, id).await
+}
+
+/// Approve or reject a pending application (admins, where the rules do not
+/// put applications to a vote).
 pub async fn decide(
     db: &Db,
     clock: &dyn Clock,
@@ -323,6 +361,13 @@ pub async fn decide(
     by: &Actor,
 ) -> Result<Request> {
     let req = get(db, coop.id, id).await?;
+    let (_, rules) = rules::current(db, coop.id).await?;
+    if rules.membership.approval == rules::Approval::Vote {
+        return Err(Error::Forbidden(
+            "applications to this coop are decided by the members' vote (an admit-member proposal)"
+                .into(),
+        ));
+    }
     if req.kind != "application" || req.status != "pending" {
         return Err(Error::Conflict(format!(
             "request {id} is a {} that is {}, not a pending application",

@@ -95,6 +95,11 @@ pub enum Change {
         #[serde(default)]
         ungranted: Option<plugins::Ungranted>,
     },
+    /// Admit the applicant of a pending application.
+    AdmitMember {
+        /// The application's id.
+        application: i64,
+    },
     /// Roll a plugin back to its previous installed version.
     RollbackPlugin {
         /// The plugin's name.
@@ -128,6 +133,7 @@ impl Change {
             Change::InstallPlugin { .. }
             | Change::RollbackPlugin { .. }
             | Change::RemovePlugin { .. } => Kind::Plugin,
+            Change::AdmitMember { .. } => Kind::AdmitMember,
         }
     }
 
@@ -201,6 +207,14 @@ impl Change {
             }
             Change::RollbackPlugin { name } | Change::RemovePlugin { name } => {
                 plugins::get(db, coop_id, name).await?;
+            }
+            Change::AdmitMember { application } => {
+                let r = super::membership::get(db, coop_id, *application).await?;
+                if r.kind != "application" || r.status != "pending" {
+                    return Err(Error::Invalid(format!(
+                        "request {application} is not a pending application"
+                    )));
+                }
             }
             Change::AdoptTerms { text } => {
                 if text.trim().is_empty() || text.len() > super::terms::MAX_TERMS_BYTES {
@@ -738,6 +752,15 @@ async fn perform(
                 ),
                 None => format!("{} {} installed", r.plugin.name, r.plugin.version),
             }
+        }
+        Change::AdmitMember { application } => {
+            let coop = identity::find_coop_by_id(db, coop_id).await?;
+            let r = super::membership::admit_by_vote(db, &*app.clock, &coop, *application).await?;
+            format!(
+                "{} admitted as member {}",
+                r.email,
+                r.member_id.unwrap_or(0)
+            )
         }
         Change::RollbackPlugin { name } => {
             let coop = identity::find_coop_by_id(db, coop_id).await?;

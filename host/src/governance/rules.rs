@@ -40,11 +40,13 @@ pub enum Kind {
     /// Install, upgrade, roll back or remove a plugin, with the
     /// capabilities it gets.
     Plugin,
+    /// Admit an applicant (when the rules put applications to a vote).
+    AdmitMember,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::SetConfig,
         Kind::SetSplit,
         Kind::SetFloor,
@@ -54,6 +56,7 @@ impl Kind {
         Kind::Resolution,
         Kind::AdoptTerms,
         Kind::Plugin,
+        Kind::AdmitMember,
     ];
 
     /// The JSON name.
@@ -68,6 +71,7 @@ impl Kind {
             Kind::Resolution => "resolution",
             Kind::AdoptTerms => "adopt-terms",
             Kind::Plugin => "plugin",
+            Kind::AdmitMember => "admit-member",
         }
     }
 }
@@ -132,8 +136,12 @@ pub struct Rules {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MembershipRules {
-    /// Whether people may apply (admins approve); invitations always work.
+    /// Whether people may apply; invitations always work.
     pub applications: bool,
+    /// Who admits an applicant: `admins`, or `vote` (each application
+    /// opens an `admit-member` proposal voted under the rules of that
+    /// kind).
+    pub approval: Approval,
     /// Nominal value of one share, minor units (0: the coop has no shares).
     pub share_nominal: i64,
     /// Currency of the shares.
@@ -143,10 +151,22 @@ pub struct MembershipRules {
     pub refund_on_leave: bool,
 }
 
+/// Who admits applicants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    /// An admin approves or rejects.
+    #[default]
+    Admins,
+    /// The members vote (an `admit-member` proposal).
+    Vote,
+}
+
 impl Default for MembershipRules {
     fn default() -> MembershipRules {
         MembershipRules {
             applications: true,
+            approval: Approval::Admins,
             share_nominal: 0,
             share_currency: "EUR".into(),
             refund_on_leave: true,
