@@ -97,7 +97,22 @@ async fn seed_money(app: &App, coop_id: i64) -> anyhow::Result<()> {
         on_shortfall: OnShortfall::TopUp,
         reason: "demo: about the French SMIC".into(),
     };
-    policies::set_floor(&app.db, coop_id, &floor, None, now).await?;
+    let floor_record = policies::set_floor(&app.db, coop_id, &floor, None, now).await?;
+    // Recorded like any direct change (the demo coop is in bootstrap mode).
+    let host = crate::identity::Actor::host(coop_id);
+    for (kind, what) in [
+        (
+            crate::governance::rules::Kind::SetSplit,
+            serde_json::json!({"demo": "the founders' split", "version": 1}),
+        ),
+        (
+            crate::governance::rules::Kind::SetFloor,
+            serde_json::json!({"floor": floor_record}),
+        ),
+    ] {
+        crate::governance::proposals::record_direct(&app.db, coop_id, &host, kind, what, now)
+            .await?;
+    }
     let account = crate::payments::payouts::BankDetails {
         holder_name: "Demo Courier Coop".into(),
         iban: "FR14 2004 1010 0505 0001 3M02 606".into(),
