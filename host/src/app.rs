@@ -44,7 +44,16 @@ pub struct App {
     /// Metrics for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     loaded: RwLock<HashMap<i64, Arc<Loaded>>>,
+    /// Coops by slug (a slug never changes hands: coops are not deleted).
+    coops: RwLock<HashMap<String, Coop>>,
+    /// Recently read interface bindings: (coop, interface) -> (plugin, when).
+    bindings: RwLock<HashMap<(i64, String), (i64, std::time::Instant)>>,
 }
+
+/// How long a binding read from the database is reused without looking
+/// again. Lifecycle changes on this host clear it at once; another host
+/// sharing the database sees them within this time.
+pub const BINDING_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl App {
     /// A host over `db`.
@@ -58,6 +67,8 @@ impl App {
             limits: Limits::default(),
             metrics: Default::default(),
             loaded: RwLock::new(HashMap::new()),
+            coops: RwLock::new(HashMap::new()),
+            bindings: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -198,6 +209,49 @@ impl App {
             .remove(&plugin_id);
     }
 
+    /// The coop with this slug, from memory after the first lookup.
+    pub async fn coop(&self, slug: &str) -> Result<Coop> {
+        if let Some(c) = self.coops.read().expect("coop map poisoned").get(slug) {
+            return Ok(c.clone());
+        }
+        let coop = crate::identity::find_coop(&self.db, slug).await?;
+        self.coops
+            .write()
+            .expect("coop map poisoned")
+            .insert(slug.to_string(), coop.clone());
+        Ok(coop)
+    }
+
+    /// The installation serving `interface` in coop `coop_id`, reusing a
+    /// lookup younger than [`BINDING_TTL`].
+    pub async fn bound_plugin(&self, coop_id: i64, interface: &str) -> Result<i64> {
+        let key = (coop_id, interface.to_string());
+        if let Some((id, at)) = self
+            .bindings
+            .read()
+            .expect("binding map poisoned")
+            .get(&key)
+            && at.elapsed() < BINDING_TTL
+        {
+            return Ok(*id);
+        }
+        let id = plugins::bound_plugin(&self.db, coop_id, interface).await?;
+        self.bindings
+            .write()
+            .expect("binding map poisoned")
+            .insert(key, (id, std::time::Instant::now()));
+        Ok(id)
+    }
+
+    /// Forget the bindings read for `coop_id` (after an install, upgrade,
+    /// rollback or removal on this host).
+    pub fn forget_bindings(&self, coop_id: i64) {
+        self.bindings
+            .write()
+            .expect("binding map poisoned")
+            .retain(|(c, _), _| *c != coop_id);
+    }
+
     /// Call `function` of `interface` (unversioned, e.g.
     /// `coop:examples/shift-board`) as bound in `coop`, as `actor`.
     ///
@@ -211,7 +265,7 @@ impl App {
         function: &str,
         args: &Value,
     ) -> Result<Value, CallFailure> {
-        let plugin_id = plugins::bound_plugin(&self.db, coop.id, interface).await?;
+        let plugin_id = self.bound_plugin(coop.id, interface).await?;
         let plugin = self.plugin(plugin_id).await?;
         if !plugin.has_function(interface, function) {
             return Err(

@@ -179,7 +179,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for Body<T> {
 }
 
 async fn scoped(app: &App, principal: &Principal, slug: &str) -> ApiResult<(Coop, Actor)> {
-    let coop = identity::find_coop(&app.db, slug).await?;
+    let coop = app.coop(slug).await?;
     let actor = identity::actor_in(&app.db, principal, &coop).await?;
     Ok((coop, actor))
 }

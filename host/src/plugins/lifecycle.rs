@@ -271,6 +271,7 @@ pub async fn install(
     .get(0);
     rebind(&mut tx, coop.id, &name, id, &inspection).await?;
     tx.commit().await?;
+    app.forget_bindings(coop.id);
     // Events from now on reach it (if it subscribes); not the history.
     crate::events::delivery::start_cursor(app, id).await?;
     tracing::info!(coop = %coop.slug, plugin = %name, version = %manifest.plugin.version, sha256 = %sha, "plugin installed");
@@ -355,6 +356,7 @@ pub async fn rollback(app: &App, coop: &Coop, name: &str) -> Result<InstalledPlu
         .await?;
     rebind(&mut tx, coop.id, name, prev_id, &previous.inspection).await?;
     tx.commit().await?;
+    app.forget_bindings(coop.id);
     tracing::info!(coop = %coop.slug, plugin = %name, from = %current.version, to = %previous.version, "plugin rolled back");
     get(&app.db, coop.id, name).await
 }
@@ -385,6 +387,7 @@ pub async fn uninstall(app: &App, coop: &Coop, name: &str, purge: bool) -> Resul
         }
     }
     tx.commit().await?;
+    app.forget_bindings(coop.id);
     app.unload(current.id);
     tracing::info!(coop = %coop.slug, plugin = %name, purge, "plugin uninstalled");
     Ok(())
