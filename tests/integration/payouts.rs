@@ -447,6 +447,41 @@ async fn order_split_floor_top_up_and_sepa_payout() {
             .collect();
         assert_eq!(kinds, ["payout.run", "floor.top-up", "settlement"]);
 
+        // Reversals compensate, never edit, and never overdraw: neither
+        // settlement can be undone (the solidarity fund's shares went into
+        // Ana's top-up, and her wallet was paid out); the stale hold's
+        // expiry can, once.
+        let reverse = |key: &'static str, reason: &'static str| {
+            let (host, admin) = (&host, admin.clone());
+            async move {
+                host.request(
+                    Method::POST,
+                    &format!("/v1/coops/pay/ledger/transactions/{key}/reverse"),
+                    Some(&admin),
+                    Some(json!({"reason": reason})),
+                )
+                .await
+            }
+        };
+        for (key, account) in [
+            ("settle:test-misbehave.a-1", "account "),
+            ("settle:test-misbehave.b-0", "account solidarity"),
+        ] {
+            let (s, body) = reverse(key, "disputed").await;
+            assert_eq!(s, StatusCode::CONFLICT, "{body}");
+            let m = body["error"]["message"].as_str().unwrap();
+            assert!(m.contains(account) && m.contains("negative"), "{body}");
+        }
+        for replayed in [false, true] {
+            let (s, body) = reverse("expire:test-misbehave.stale", "paid after all").await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            assert_eq!(body["replayed"], replayed, "{body}");
+        }
+        assert_eq!(
+            bal(AccountKind::escrow("test-misbehave.stale").unwrap()).await,
+            1_000
+        );
+
         let (s, check) = host
             .request(
                 Method::GET,

@@ -30,6 +30,10 @@ pub(super) fn routes() -> Router<Arc<App>> {
             "/v1/coops/{coop}/ledger/accounts/{account}",
             get(account_history),
         )
+        .route(
+            "/v1/coops/{coop}/ledger/transactions/{key}/reverse",
+            post(reverse_transaction),
+        )
         .route("/v1/coops/{coop}/me/wallet", get(my_wallet))
         .route(
             "/v1/coops/{coop}/me/bank-account",
@@ -483,5 +487,44 @@ async fn my_access_log(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json
     let member = own_member(&actor)?;
     Ok(Json(
         json!({"entries": access::about(&app.db, coop.id, member, 500).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReverseBody {
+    reason: String,
+}
+
+/// Undo a transaction by posting its compensation (nothing is edited or
+/// deleted). Refused if it was already reversed, or if an account would go
+/// negative (e.g. the worker was already paid out). Repeating it is a
+/// replay.
+async fn reverse_transaction(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, key)): Path<(String, String)>,
+    Body(b): Body<ReverseBody>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.admin()?;
+    let reason = b.reason.trim();
+    if reason.is_empty() || reason.len() > 400 {
+        return Err(Error::Invalid("give a reason of 1 to 400 characters".into()).into());
+    }
+    let by = actor.member_id.map_or_else(
+        || "the host operator".to_string(),
+        |m| format!("member {m}"),
+    );
+    let posted = repo::reverse(
+        &app.db,
+        coop.id,
+        &key,
+        &format!("reversal:{key}"),
+        &format!("reversal of {key} by {by}: {reason}"),
+        app.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(
+        json!({"reversal_of": key, "transaction_id": posted.id, "replayed": posted.replayed}),
     ))
 }

@@ -492,6 +492,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         summary: "Stage a component (raw .wasm body, up to 64 MiB) for a plugin proposal; returns its SHA-256 and requested capabilities",
         access: "members",
     },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/ledger/transactions/{key}/reverse",
+        summary: "Reverse a ledger transaction by its idempotency key, posting its compensation with a reason (once)",
+        access: "coop admins",
+    },
 ];
 
 fn error_schema() -> Value {

@@ -41,6 +41,19 @@ pub(super) enum MoneyCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Reverse a transaction by its idempotency key: post its compensation
+    /// (once; refused if an account would go negative).
+    Reverse {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// The idempotency key, e.g. settle:plugin.order-1.
+        #[arg(long)]
+        key: String,
+        /// Why (recorded in the memo).
+        #[arg(long)]
+        reason: String,
+    },
     /// Set a member's (or with --coop-account, the coop's) bank details.
     BankAccount {
         /// The coop's slug.
@@ -163,6 +176,30 @@ pub(super) async fn run(settings: &Settings, cmd: MoneyCommand) -> anyhow::Resul
                     e.created_at, e.transaction_id, e.kind, e.currency, e.amount, e.memo
                 );
             }
+        }
+        MoneyCommand::Reverse { coop, key, reason } => {
+            let coop = coop_of(&coop).await?;
+            if reason.trim().is_empty() {
+                anyhow::bail!("give a --reason: reversals are recorded with why");
+            }
+            let posted = repo::reverse(
+                &app.db,
+                coop.id,
+                &key,
+                &format!("reversal:{key}"),
+                &format!("reversal of {key} by the host operator: {}", reason.trim()),
+                now,
+            )
+            .await?;
+            println!(
+                "{} {key}: transaction {}",
+                if posted.replayed {
+                    "already reversed"
+                } else {
+                    "reversed"
+                },
+                posted.id
+            );
         }
         MoneyCommand::BankAccount {
             coop,
