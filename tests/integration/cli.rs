@@ -245,4 +245,15 @@ fn money_commands_check_input_and_report_the_books() {
         "2026-10",
     ]));
     assert_eq!(out.trim_end(), coophost::payments::statements::CSV_HEADER);
+    let err = run_err(coophost(data).args([
+        "money",
+        "reverse",
+        "--coop",
+        "velo",
+        "--key",
+        "settle:none",
+        "--reason",
+        "test",
+    ]));
+    assert!(err.contains("no ledger transaction"), "{err}");
 }
