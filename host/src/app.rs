@@ -17,6 +17,8 @@ use crate::runtime::{self, CallError, CallScope, Engine, Limits, Loaded};
 
 /// How often the background scheduler looks for due jobs.
 pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the scheduler makes sure each coop's recurring jobs exist.
+pub const RECURRING_CHECK_MS: i64 = 60_000;
 /// Jobs claimed per scheduler tick.
 pub const JOBS_PER_TICK: i64 = 32;
 
@@ -46,6 +48,9 @@ pub struct App {
     loaded: RwLock<HashMap<i64, Arc<Loaded>>>,
     /// Coops by slug (a slug never changes hands: coops are not deleted).
     coops: RwLock<HashMap<String, Coop>>,
+    /// When [`App::run_jobs_once`] last made sure recurring jobs exist (ms,
+    /// host clock; `i64::MIN` before the first time).
+    recurring_checked_ms: std::sync::atomic::AtomicI64,
     /// Recently read interface bindings: (coop, interface) -> (plugin, when).
     bindings: RwLock<HashMap<(i64, String), (i64, std::time::Instant)>>,
 }
@@ -68,6 +73,7 @@ impl App {
             metrics: Default::default(),
             loaded: RwLock::new(HashMap::new()),
             coops: RwLock::new(HashMap::new()),
+            recurring_checked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             bindings: RwLock::new(HashMap::new()),
         }))
     }
@@ -118,7 +124,15 @@ impl App {
     /// were delivered.
     pub async fn run_jobs_once(&self, owner: &str) -> Result<usize> {
         let now = self.clock.now_ms();
-        crate::payments::jobs::ensure_recurring(&self.db, now).await?;
+        // Recurring jobs need checking once a minute, not every tick.
+        let last = self
+            .recurring_checked_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) >= RECURRING_CHECK_MS || now < last {
+            crate::payments::jobs::ensure_recurring(&self.db, now).await?;
+            self.recurring_checked_ms
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+        }
         // Events first: deliveries are cheap and a pass is bounded.
         let delivered = crate::events::delivery::deliver(self).await?;
         let db = self.db.clone();

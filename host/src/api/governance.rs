@@ -492,13 +492,14 @@ async fn stage_component(
     let inspection =
         inspection.map_err(|e| Error::Invalid(format!("not a usable component: {e}")))?;
     let sha = crate::plugins::sha256_hex(&bytes);
+    let size = bytes.len();
     sqlx::query(
         "INSERT INTO components (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (sha256) DO NOTHING",
     )
     .bind(&sha)
-    .bind(bytes.clone())
-    .bind(bytes.len() as i64)
+    .bind(bytes)
+    .bind(size as i64)
     .bind(app.clock.now_ms())
     .execute(&app.db.pool)
     .await
@@ -507,7 +508,7 @@ async fn stage_component(
         StatusCode::CREATED,
         Json(json!({
             "sha256": sha,
-            "size": bytes.len(),
+            "size": size,
             "requested_capabilities": crate::plugins::requested_capabilities(&inspection.imports),
             "exports": inspection.exports.iter().map(|e| &e.name).collect::<Vec<_>>(),
         })),

@@ -84,6 +84,9 @@ pub struct CallState {
     pub(super) ledger: Vec<crate::payments::LedgerWrite>,
     /// Timers the call set or cancelled, applied at commit.
     pub(super) timers: Vec<crate::plugins::timers::TimerOp>,
+    /// The plugin's pending timers when the call first set one (read once
+    /// per call; commit checks again).
+    timers_pending: Option<i64>,
     caller_pseudo: Option<Option<String>>,
     log_bytes: u64,
     host_calls: u64,
@@ -104,6 +107,7 @@ impl CallState {
             events: Vec::new(),
             ledger: Vec::new(),
             timers: Vec::new(),
+            timers_pending: None,
             caller_pseudo: None,
             log_bytes: 0,
             host_calls: 0,
@@ -330,14 +334,19 @@ impl wit_timers::Host for CallState {
                 payload.len()
             ))));
         }
-        let s = self.scope.clone();
-        let stored = match s.db.pool.acquire().await {
-            Ok(mut conn) => timers::pending(&mut conn, s.actor.coop_id, &s.plugin).await,
-            Err(e) => Err(e.into()),
-        };
-        let stored = match stored {
-            Ok(n) => n,
-            Err(e) => return Ok(Err(to_wit(e))),
+        let stored = match self.timers_pending {
+            Some(n) => n,
+            None => {
+                let s = self.scope.clone();
+                let read = match s.db.pool.acquire().await {
+                    Ok(mut conn) => timers::pending(&mut conn, s.actor.coop_id, &s.plugin).await,
+                    Err(e) => Err(e.into()),
+                };
+                match read {
+                    Ok(n) => *self.timers_pending.insert(n),
+                    Err(e) => return Ok(Err(to_wit(e))),
+                }
+            }
         };
         let buffered = self
             .timers
