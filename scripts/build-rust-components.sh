@@ -17,7 +17,7 @@ fi
 
 cd "$ROOT"
 CARGO_TARGET_DIR="$GUEST_TARGET_DIR" cargo build --release --target "$TARGET" \
-    -p shift-board-rs -p test-kinds -p test-misbehave
+    -p shift-board-rs -p bike-delivery -p test-kinds -p test-misbehave
 
 mkdir -p "$OUT"
 
@@ -41,6 +41,9 @@ copy_component() {
 copy_component shift_board_rs shift-board-rs
 cp "$ROOT/examples/shift-board-rs/plugin.toml" "$OUT/shift-board-rs.toml"
 echo "copied $OUT/shift-board-rs.toml"
+copy_component bike_delivery bike-delivery
+cp "$ROOT/plugins/bike-delivery/plugin.toml" "$OUT/bike-delivery.toml"
+echo "copied $OUT/bike-delivery.toml"
 copy_component test_kinds test-kinds
 copy_component test_misbehave test-misbehave
 cp "$ROOT/tests/components/misbehave/plugin.toml" "$OUT/test-misbehave.toml"

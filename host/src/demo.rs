@@ -61,6 +61,89 @@ pub async fn seed(app: &App, dir: &Path) -> anyhow::Result<()> {
             "demo coop {slug} ready: log in as {ADMIN_EMAIL} (or alice@demo.coop, bob@demo.coop) with password {PASSWORD}"
         );
     }
+    seed_delivery(app, dir).await
+}
+
+/// The demo delivery coop `velo`: the bike-delivery plugin with its default
+/// pricing rules, a bakery, its merchant account, three couriers and a
+/// dispatcher, and the same split and floor as the other demo coops.
+async fn seed_delivery(app: &App, dir: &Path) -> anyhow::Result<()> {
+    const SLUG: &str = "velo";
+    if identity::find_coop(&app.db, SLUG).await.is_ok() {
+        return Ok(());
+    }
+    let wasm = dir.join("bike-delivery.wasm");
+    if !wasm.exists() {
+        tracing::warn!(component = %wasm.display(), "demo component missing; skipping coop {SLUG}");
+        return Ok(());
+    }
+    let coop =
+        identity::create_coop(&app.db, &*app.clock, SLUG, "Vélo Lyon (demo delivery coop)").await?;
+    let people = [
+        (
+            "admin@velo.coop",
+            "Vélo Admin",
+            vec!["admin", "dispatcher", "member"],
+        ),
+        (
+            "shop@velo.coop",
+            "Boulangerie du Rhône",
+            vec!["merchant", "member"],
+        ),
+        ("ana@velo.coop", "Ana", vec!["worker", "member"]),
+        ("ben@velo.coop", "Ben", vec!["worker", "member"]),
+        ("chloe@velo.coop", "Chloé", vec!["worker", "member"]),
+    ];
+    let mut admin = None;
+    for (email, display_name, roles) in people {
+        let m = identity::add_member(
+            &app.db,
+            &*app.clock,
+            &coop,
+            NewMember {
+                email: email.into(),
+                display_name: display_name.into(),
+                password: Some(PASSWORD.into()),
+                roles: roles.into_iter().map(String::from).collect(),
+                college: None,
+            },
+        )
+        .await?;
+        admin.get_or_insert(m);
+    }
+    let bytes =
+        std::fs::read(&wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
+    let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
+        .with_context(|| format!("failed to read the manifest beside {}", wasm.display()))?;
+    plugins::install(app, &coop, &bytes, &manifest, &Default::default()).await?;
+    seed_money(app, coop.id).await?;
+    let admin = admin.expect("the admin was added first");
+    let actor = crate::identity::Actor {
+        coop_id: coop.id,
+        member_id: Some(admin.id),
+        service_key: None,
+        roles: vec!["admin".into(), "dispatcher".into(), "member".into()],
+        college: None,
+        operator: false,
+    };
+    let store = serde_json::json!({"store": {
+        "id": "boulangerie", "name": "Boulangerie du Rhône", "merchant": null,
+        "pickup-addresses": [{"label": "2 place Bellecour, 69002 Lyon",
+            "point": {"lat": 45.7578, "lon": 4.8320}}],
+        "packages": [{"id": "crate", "label": "Bread crate", "max-weight-g": 15000}],
+        "slots": [{"id": "lunch", "label": "Lunch", "weekdays": [1, 2, 3, 4, 5],
+            "starts": "12:00", "ends": "14:00", "cutoff": "11:00"}],
+        "prior-notice-minutes": 20}});
+    let out = app
+        .call(&coop, actor, "coop:delivery/stores", "put-store", &store)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo store: {e}"))?;
+    if out.get("err").is_some() {
+        anyhow::bail!("demo store refused: {out}");
+    }
+    println!(
+        "demo coop {SLUG} ready (bike delivery): log in as admin@velo.coop (dispatcher), shop@velo.coop (merchant), ana@velo.coop, ben@velo.coop or chloe@velo.coop (couriers) with password {PASSWORD}"
+    );
     Ok(())
 }
 

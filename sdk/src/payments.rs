@@ -15,7 +15,7 @@
 //! no money moved. Order ids are the plugin's own; check them early with
 //! [`check_order_id`] to give the user a clear error before anything else.
 
-pub use crate::wit::coop::host::payments::{Settlement, balance, charge, refund, settle};
+pub use crate::wit::coop::host::payments::{Settlement, balance, charge, preview, refund, settle};
 
 use crate::Error;
 use crate::money::Money;

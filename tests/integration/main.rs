@@ -6,6 +6,7 @@ mod backup;
 mod chain;
 mod cli;
 mod common;
+mod delivery;
 mod governance;
 mod hostile;
 mod kinds;

@@ -55,6 +55,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/coops/{coop}/plugins/{plugin}", get(get_plugin))
         .route("/v1/coops/{coop}/plugins/{plugin}/config", get(get_config))
         .route(
+            "/v1/coops/{coop}/plugins/{plugin}/algorithm",
+            get(get_algorithm),
+        )
+        .route(
             "/v1/coops/{coop}/plugins/{plugin}/limits",
             get(get_limits).put(set_limits),
         )
@@ -489,6 +493,49 @@ async fn get_config(
     Ok(Json(
         json!({"config": values, "parameters": installed.manifest.config}),
     ))
+}
+
+/// The plugin's algorithm card with the current value of every parameter
+/// it names (its `parameters` list, or every declared parameter): public,
+/// so anyone can read how a coop prices and assigns work.
+async fn get_algorithm(
+    State(app): State<Arc<App>>,
+    Path((slug, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let coop = app.coop(&slug).await?;
+    let installed = plugins::get(&app.db, coop.id, &name).await?;
+    let manifest = &installed.manifest;
+    let Some(card) = &manifest.algorithm else {
+        return Err(Error::NotFound(format!("plugin {name} publishes no algorithm card")).into());
+    };
+    let values = plugins::config_values(&app.db, coop.id, manifest).await?;
+    let named: Vec<String> = match card.get("parameters").and_then(|p| p.as_array()) {
+        Some(list) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        None => manifest.config.keys().cloned().collect(),
+    };
+    let parameters: Vec<Value> = named
+        .iter()
+        .filter_map(|p| {
+            let decl = manifest.config.get(p)?;
+            Some(json!({
+                "name": p,
+                "value": values.get(p),
+                "description": decl.description,
+            }))
+        })
+        .collect();
+    let mut text = card.clone();
+    text.remove("parameters");
+    Ok(Json(json!({
+        "coop": coop.slug,
+        "plugin": manifest.plugin.name,
+        "version": manifest.plugin.version,
+        "card": text,
+        "parameters": parameters,
+    })))
 }
 
 #[derive(Deserialize)]

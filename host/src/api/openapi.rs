@@ -320,6 +320,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/coops/{coop}/plugins/{plugin}/algorithm",
+        summary: "A plugin's algorithm card: how it prices and assigns work, in words, with the current value of each parameter",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/coops/{coop}/floor-report",
         summary: "The coop's floor and its monthly results with no one named: workers, hours, top-ups, flagged shortfalls",
         access: "anyone",

@@ -81,10 +81,19 @@ impl CompileCache {
             .precompile_component(bytes)
             .map_err(anyhow::Error::from)
             .context("failed to compile component")?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &compiled)
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .with_context(|| format!("failed to write compile cache entry {}", path.display()))?;
+        // A temporary name per process and per call: two threads compiling
+        // the same component both write, and the last rename wins.
+        static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+        if let Err(e) = std::fs::write(&tmp, &compiled).and_then(|_| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            if !path.exists() {
+                return Err(e).with_context(|| {
+                    format!("failed to write compile cache entry {}", path.display())
+                });
+            }
+        }
         let component = deserialize(engine, &path)?;
         Ok((component, CacheOutcome::Miss))
     }

@@ -96,10 +96,13 @@ impl CallState {
     /// Fresh state for one call, with an empty, deny-by-default WASI context:
     /// no arguments, no environment, no preopened directories, stdin empty,
     /// stdout and stderr discarded, every socket address refused, no name
-    /// lookup.
+    /// lookup. The guest's wall clock is the host's clock, so a plugin's
+    /// "now" (a quote's expiry, say) is the host's, settable in tests.
     pub fn new(scope: CallScope) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.wall_clock(GuestWallClock(scope.clock.clone()));
         CallState {
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             memory: MemoryLimiter::new(scope.limits.memory_bytes),
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
@@ -164,6 +167,19 @@ impl CallState {
         };
         self.caller_pseudo = Some(p.clone());
         Ok(p)
+    }
+}
+
+/// The host's clock as the guest's WASI wall clock, to the millisecond.
+struct GuestWallClock(SharedClock);
+
+impl wasmtime_wasi::HostWallClock for GuestWallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
     }
 }
 
@@ -683,6 +699,75 @@ fn money_in(m: &types::Money) -> Result<crate::ledger::money::Money, WitError> {
     })
 }
 
+/// A settlement as the plugin sees it.
+fn settlement_out(settlement: &crate::ledger::split::Settlement) -> wit_payments::Settlement {
+    let b = &settlement.breakdown;
+    wit_payments::Settlement {
+        policy_version: settlement.policy_version,
+        worker: b.worker_net,
+        commission: b.commission,
+        reserve: b.reserve,
+        solidarity: b.solidarity,
+        community: b.community,
+        processor_fee: b.processor_fee,
+        cae_fee: b.cae_fee,
+    }
+}
+
+impl CallState {
+    /// Split `gross` of `order` for `worker` under the coop's policy in
+    /// effect now and the worker's status, moving nothing.
+    async fn split(
+        &mut self,
+        order: &str,
+        worker: &str,
+        gross: &types::Money,
+    ) -> wasmtime::Result<
+        Result<
+            (
+                crate::ledger::split::Settlement,
+                crate::ledger::split::SplitPolicy,
+            ),
+            WitError,
+        >,
+    > {
+        if let Err(e) = self.gate("payments")? {
+            return Ok(Err(e));
+        }
+        let (order_ref, money) = match order_and_money(&self.scope.plugin, order, gross) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let s = self.scope.clone();
+        let Some(worker_id) = resolve_member(&s, worker).await? else {
+            return Ok(Err(WitError::NotFound(format!(
+                "member {worker:?} is not a member id this plugin was given"
+            ))));
+        };
+        let now = s.clock.now_ms();
+        let policy = match crate::ledger::policies::split_in_effect(&s.db, s.actor.coop_id, now)
+            .await
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Ok(Err(WitError::Conflict(
+                    "this coop has no value split in effect yet: its members must set one before orders are settled"
+                        .into(),
+                )));
+            }
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let status = match crate::shifts::status(&s.db, s.actor.coop_id, worker_id).await {
+            Ok(st) => st,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        match crate::ledger::split::settle(money, &policy, &status, worker_id, &order_ref, now) {
+            Ok(settlement) => Ok(Ok((settlement, policy))),
+            Err(e) => Ok(Err(ledger_err(e))),
+        }
+    }
+}
+
 impl wit_payments::Host for CallState {
     async fn charge(
         &mut self,
@@ -763,54 +848,26 @@ impl wit_payments::Host for CallState {
         worker: String,
         gross: types::Money,
     ) -> wasmtime::Result<Result<wit_payments::Settlement, WitError>> {
-        if let Err(e) = self.gate("payments")? {
-            return Ok(Err(e));
-        }
-        let (order_ref, money) = match order_and_money(&self.scope.plugin, &order, &gross) {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
-        let s = self.scope.clone();
-        let Some(worker_id) = resolve_member(&s, &worker).await? else {
-            return Ok(Err(WitError::NotFound(format!(
-                "member {worker:?} is not a member id this plugin was given"
-            ))));
-        };
-        let now = s.clock.now_ms();
-        let policy = match crate::ledger::policies::split_in_effect(&s.db, s.actor.coop_id, now)
-            .await
-        {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                return Ok(Err(WitError::Conflict(
-                    "this coop has no value split in effect yet: its members must set one before orders are settled"
-                        .into(),
-                )));
-            }
-            Err(e) => return Ok(Err(to_wit(e))),
-        };
-        let status = match crate::shifts::status(&s.db, s.actor.coop_id, worker_id).await {
-            Ok(st) => st,
-            Err(e) => return Ok(Err(to_wit(e))),
-        };
-        match crate::ledger::split::settle(money, &policy, &status, worker_id, &order_ref, now) {
-            Ok(settlement) => {
-                let b = &settlement.breakdown;
-                let out = wit_payments::Settlement {
-                    policy_version: settlement.policy_version,
-                    worker: b.worker_net,
-                    commission: b.commission,
-                    reserve: b.reserve,
-                    solidarity: b.solidarity,
-                    community: b.community,
-                    processor_fee: b.processor_fee,
-                    cae_fee: b.cae_fee,
-                };
+        match self.split(&order, &worker, &gross).await? {
+            Ok((settlement, policy)) => {
+                let out = settlement_out(&settlement);
                 self.ledger
                     .push(crate::payments::LedgerWrite::settle(settlement, &policy));
                 Ok(Ok(out))
             }
-            Err(e) => Ok(Err(ledger_err(e))),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn preview(
+        &mut self,
+        worker: String,
+        gross: types::Money,
+    ) -> wasmtime::Result<Result<wit_payments::Settlement, WitError>> {
+        // The order id only names the escrow, which a preview never touches.
+        match self.split("preview", &worker, &gross).await? {
+            Ok((settlement, _)) => Ok(Ok(settlement_out(&settlement))),
+            Err(e) => Ok(Err(e)),
         }
     }
 
