@@ -53,6 +53,9 @@ pub struct App {
     recurring_checked_ms: std::sync::atomic::AtomicI64,
     /// Recently read interface bindings: (coop, interface) -> (plugin, when).
     bindings: RwLock<HashMap<(i64, String), (i64, std::time::Instant)>>,
+    /// The URL other hosts and people reach this host at (credential
+    /// issuer ids); set by `serve`, or by tests once they know their port.
+    public_url: RwLock<Option<String>>,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -75,7 +78,20 @@ impl App {
             coops: RwLock::new(HashMap::new()),
             recurring_checked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             bindings: RwLock::new(HashMap::new()),
+            public_url: RwLock::new(None),
         }))
+    }
+
+    /// Set the host's public URL (`https://host.example`, no trailing
+    /// slash needed).
+    pub fn set_public_url(&self, url: &str) {
+        *self.public_url.write().expect("public url poisoned") =
+            Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// The host's public URL, if set.
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url.read().expect("public url poisoned").clone()
     }
 
     /// The loaded plugin for an installation id, loading it from the
@@ -146,6 +162,10 @@ impl App {
                         .map_err(|e| e.to_string())
                 } else if job.kind == crate::plugins::timers::TIMER_JOB {
                     crate::plugins::timers::run(app, &job)
+                        .await
+                        .map_err(|e| e.to_string())
+                } else if crate::moderation::appeals::handles(&job.kind) {
+                    crate::moderation::appeals::handle(&db, &job, now)
                         .await
                         .map_err(|e| e.to_string())
                 } else if crate::governance::proposals::handles(&job.kind) {

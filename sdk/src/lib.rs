@@ -8,7 +8,8 @@
 //!   [`types::MemberId`]) with helpers such as [`Error::invalid`] and
 //!   [`Money::checked_add`];
 //! - thin modules over each capability: [`identity`], [`membership`],
-//!   [`store`], [`config`], [`events`], [`log`];
+//!   [`store`], [`config`], [`events`], [`log`], [`moderation`] (flag a
+//!   member for the admins: a plugin never suspends anyone);
 //! - [`kv`], which stores JSON values with versions and member tags;
 //! - [`generate!`], which generates the bindings of the plugin's own world
 //!   so that they share this crate's `coop:host` types.
@@ -46,8 +47,10 @@ pub mod identity;
 pub mod kv;
 pub mod log;
 pub mod membership;
+pub mod moderation;
 mod money;
 pub mod payments;
+pub mod ratings;
 pub mod shifts;
 pub mod store;
 pub mod timers;
@@ -122,6 +125,8 @@ macro_rules! generate {
                 "coop:host/shifts@0.1.0": ::coophost_sdk::wit::coop::host::shifts,
                 "coop:host/payments@0.1.0": ::coophost_sdk::wit::coop::host::payments,
                 "coop:host/timers@0.1.0": ::coophost_sdk::wit::coop::host::timers,
+                "coop:host/moderation@0.1.0": ::coophost_sdk::wit::coop::host::moderation,
+                "coop:host/ratings@0.1.0": ::coophost_sdk::wit::coop::host::ratings,
             },
             $($option)*
         });

@@ -361,6 +361,27 @@ async fn a_delivery_is_quoted_ordered_dispatched_delivered_and_settled() {
         assert_eq!(ok(s, &b), json!([]), "no offers off shift");
         shift(&host, "velo", ana, "start").await;
         shift(&host, "velo", ben, "start").await;
+        // Positions need each courier's consent.
+        let (s, b) = host
+            .call("velo", Some(ana), COURIER, "report-location", here.clone())
+            .await;
+        err(
+            s,
+            &b,
+            StatusCode::FORBIDDEN,
+            "has not consented to location data",
+        );
+        for token in [ana, ben] {
+            let (s, b) = host
+                .request(
+                    Method::PUT,
+                    "/v1/coops/velo/me/consents/bike-delivery/location",
+                    Some(token),
+                    Some(json!({"given": true})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
         let (s, b) = host
             .call("velo", Some(ana), COURIER, "report-location", here)
             .await;
@@ -912,6 +933,210 @@ async fn a_voted_price_per_km_changes_quotes_at_its_effective_date() {
             )
             .await;
         assert_eq!(ppk(&card), json!(200));
+        host.finish().await;
+    }
+}
+
+/// Ratings belong to the worker: the customer rates the courier through
+/// the plugin, the courier sees it, contests it, an admin reviews it, and
+/// ratings older than the retention stop counting.
+#[tokio::test]
+async fn the_courier_owns_the_ratings_the_customer_gives() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let (admin, shop, c) = coop(&host, "note", 2).await;
+        let (rider, other) = (&c[0], &c[1]);
+        shift(&host, "note", rider, "start").await;
+        let first = quote_and_order(&host, "note", &shop, request(PART_DIEU, 2000, "bike")).await;
+        let (s, b) = host
+            .call(
+                "note",
+                Some(rider),
+                COURIER,
+                "accept",
+                json!({"order": first["id"]}),
+            )
+            .await;
+        ok(s, &b);
+        let rate = |token: &str, order: &Value, score: u32| {
+            let (host, token, order) = (&host, token.to_string(), order["id"].clone());
+            async move {
+                host.call(
+                    "note",
+                    Some(&token),
+                    ORDERS,
+                    "rate-courier",
+                    json!({"order": order, "score": score, "comment": "  a bit late  "}),
+                )
+                .await
+            }
+        };
+        let (s, b) = rate(&shop, &first, 2).await;
+        err(s, &b, StatusCode::CONFLICT, "once the delivery arrived");
+        deliver(&host, "note", rider, &first).await;
+        let (s, b) = rate(other, &first, 5).await;
+        err(s, &b, StatusCode::FORBIDDEN, "only the customer");
+        let (s, b) = rate(&shop, &first, 6).await;
+        err(
+            s,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "score must be 1 to 5, got 6",
+        );
+        let (s, b) = rate(&shop, &first, 2).await;
+        ok(s, &b);
+        let (s, b) = rate(&shop, &first, 4).await;
+        err(s, &b, StatusCode::CONFLICT, "already rated");
+
+        // The courier sees it, with when it stops counting, and was told.
+        let mine = |token: &str| {
+            let (host, token) = (&host, token.to_string());
+            async move {
+                let (s, b) = host
+                    .request(Method::GET, "/v1/coops/note/me/ratings", Some(&token), None)
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{b}");
+                b
+            }
+        };
+        let r = mine(rider).await;
+        let rating = &r["ratings"][0];
+        assert_eq!(
+            (rating["score"].clone(), rating["comment"].clone()),
+            (json!(2), json!("a bit late"))
+        );
+        assert_eq!(rating["counted"], json!(true));
+        assert_eq!(
+            r["summary"],
+            json!({"count": 1, "average_milli": 2000, "contested": 0})
+        );
+        assert_eq!(mine(other).await["ratings"], json!([]));
+        let (_, inbox) = host
+            .request(
+                Method::GET,
+                "/v1/coops/note/notifications",
+                Some(rider),
+                None,
+            )
+            .await;
+        assert!(inbox.to_string().contains("rating.received"), "{inbox}");
+
+        // Contested: it stops counting; nobody else may contest it.
+        let id = rating["id"].as_i64().unwrap();
+        let contest = |token: &str, reason: &str| {
+            let (host, token, reason) = (&host, token.to_string(), reason.to_string());
+            async move {
+                host.request(
+                    Method::POST,
+                    &format!("/v1/coops/note/me/ratings/{id}/contest"),
+                    Some(&token),
+                    Some(json!({"reason": reason})),
+                )
+                .await
+            }
+        };
+        let (s, b) = contest(rider, "unfair").await;
+        err(
+            s,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "10 to 1000 characters",
+        );
+        let (s, b) = contest(other, "The bridge was closed by the police.").await;
+        err(s, &b, StatusCode::FORBIDDEN, "only the ratings about them");
+        let (s, b) = contest(rider, "The bridge was closed by the police.").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["rating"]["status"], json!("contested"));
+        assert_eq!(
+            mine(rider).await["summary"],
+            json!({"count": 0, "average_milli": null, "contested": 1})
+        );
+
+        // An admin reviews it and removes it.
+        let (s, b) = host
+            .request(
+                Method::GET,
+                "/v1/coops/note/ratings/contested",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, b["ratings"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(1)),
+            "{b}"
+        );
+        let (s, b) = host
+            .request(
+                Method::POST,
+                &format!("/v1/coops/note/ratings/{id}/review"),
+                Some(rider),
+                Some(json!({"outcome": "remove", "reason": "I would like to remove it"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+        let (s, b) = host
+            .request(
+                Method::POST,
+                &format!("/v1/coops/note/ratings/{id}/review"),
+                Some(&admin),
+                Some(json!({"outcome": "remove", "reason": "A road closure is nobody's fault."})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["rating"]["status"], json!("removed"));
+        let r = mine(rider).await;
+        assert_eq!(
+            (
+                r["ratings"][0]["counted"].clone(),
+                r["summary"]["count"].clone()
+            ),
+            (json!(false), json!(0))
+        );
+
+        // A good rating counts until the coop's retention (365 days) ends.
+        let second = quote_and_order(&host, "note", &shop, request(PART_DIEU, 2000, "bike")).await;
+        let (s, b) = host
+            .call(
+                "note",
+                Some(rider),
+                COURIER,
+                "accept",
+                json!({"order": second["id"]}),
+            )
+            .await;
+        ok(s, &b);
+        deliver(&host, "note", rider, &second).await;
+        let (s, b) = rate(&shop, &second, 5).await;
+        ok(s, &b);
+        assert_eq!(mine(rider).await["summary"]["average_milli"], json!(5000));
+        host.clock.advance(366 * 24 * HOUR);
+        let rider = host.login("c0@note.coop").await;
+        let r = mine(&rider).await;
+        assert_eq!(r["summary"]["count"], json!(0), "{r}");
+        assert_eq!(
+            r["ratings"].as_array().unwrap().len(),
+            2,
+            "still visible to the worker"
+        );
+        let (s, b) = host
+            .request(
+                Method::GET,
+                "/v1/coops/note/decisions/verify",
+                Some(&rider),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["verification"]["ok"], json!(true), "{b}");
+        let (_, log) = host
+            .request(Method::GET, "/v1/coops/note/decisions", Some(&rider), None)
+            .await;
+        let text = log.to_string();
+        assert!(
+            text.contains("rating.contested") && text.contains("rating.reviewed"),
+            "{log}"
+        );
         host.finish().await;
     }
 }

@@ -434,6 +434,7 @@ async fn ungranted(backend: Backend) {
             "identity",
             "log",
             "membership",
+            "moderation",
             "payments",
             "shifts",
             "store",

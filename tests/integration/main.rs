@@ -2,10 +2,13 @@
 //! and compile cache (see `common`).
 
 mod api;
+mod appeals;
 mod backup;
 mod chain;
 mod cli;
 mod common;
+mod consent;
+mod credentials;
 mod delivery;
 mod governance;
 mod hostile;

@@ -393,7 +393,9 @@ struct StatusBody {
     reason: String,
 }
 
-/// Admins suspend, reactivate or record a departure; a member may leave.
+/// Admins (people, not automated systems) suspend, remove or reactivate;
+/// a member may leave. Suspending and removing are deactivations: the
+/// member is told why and may appeal.
 async fn set_status(
     State(app): State<Arc<App>>,
     t: Tenant,
@@ -402,6 +404,25 @@ async fn set_status(
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.member()?;
     let member = member_id(&member)?;
+    if actor.service_key.is_some() {
+        return Err(Error::Forbidden(crate::moderation::AUTOMATED_REFUSAL.into()).into());
+    }
+    if matches!(b.status.as_str(), "suspended" | "removed") {
+        let decision = crate::moderation::deactivation::deactivate(
+            &app.db,
+            &coop,
+            &actor,
+            member,
+            &b.status,
+            &b.reason,
+            None,
+            app.clock.now_ms(),
+        )
+        .await?;
+        return Ok(Json(
+            json!({"member": member, "status": b.status, "decision": decision}),
+        ));
+    }
     let is_admin = actor.has_role("admin") || actor.operator;
     let leaving_self = actor.member_id == Some(member) && b.status == "left";
     if !is_admin && !leaving_self {

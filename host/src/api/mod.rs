@@ -1,9 +1,13 @@
 //! The JSON API: the only code that knows HTTP request shapes (axum).
 
+mod consent;
+mod credentials;
 mod error;
 mod governance;
+mod moderation;
 mod money;
 mod openapi;
+mod ratings;
 
 use std::sync::Arc;
 
@@ -98,7 +102,11 @@ pub fn router(app: Arc<App>) -> Router {
             post(call),
         )
         .merge(money::routes())
+        .merge(credentials::routes())
+        .merge(ratings::routes())
+        .merge(consent::routes())
         .merge(governance::routes())
+        .merge(moderation::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -127,6 +127,16 @@ pub(super) enum GovernanceCommand {
         #[arg(long)]
         coop: String,
     },
+    /// List appeals awaiting review (open or overdue), or every one with
+    /// --all: id, status, member, decision, review due, reviewer.
+    Appeals {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+        /// Include reviewed appeals.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 pub(super) async fn run_governance(
@@ -215,6 +225,29 @@ pub(super) async fn run_governance(
             )
             .await?;
             println!("application {} is {}", r.id, r.status);
+        }
+        GovernanceCommand::Appeals { coop, all } => {
+            let coop = coop_of(coop).await?;
+            let list = crate::moderation::appeals::list(&app.db, coop.id, !all, now).await?;
+            if list.is_empty() {
+                println!("no appeals {}", if all { "" } else { "awaiting review" });
+            }
+            for a in list {
+                let (ap, d) = (&a.appeal, &a.decision);
+                println!(
+                    "{}\t{}\tmember {}\tdecision {} ({} by {})\tdue {}\t{}",
+                    ap.id,
+                    ap.status,
+                    ap.member,
+                    d.decision,
+                    d.status,
+                    d.decided_by,
+                    crate::moderation::utc(ap.review_due_at),
+                    ap.reviewed_by
+                        .map(|r| format!("reviewed by {r}"))
+                        .unwrap_or_else(|| "not reviewed".into())
+                );
+            }
         }
         GovernanceCommand::Terms { coop } => {
             let coop = coop_of(coop).await?;

@@ -1,5 +1,6 @@
 //! The `coophost` command: parse, load settings, run.
 
+mod credential;
 mod governance;
 mod money;
 
@@ -33,7 +34,7 @@ pub struct Cli {
 /// the config file, in that order of precedence.
 #[derive(Args, Debug, Clone, Default)]
 struct SettingsArgs {
-    /// Config file (TOML with data_dir, listen, database_url).
+    /// Config file (TOML with data_dir, listen, database_url, public_url).
     #[arg(long, global = true, env = "COOPHOST_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory: SQLite database and compile cache [default: ./data].
@@ -51,6 +52,10 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080].
         #[arg(long, env = "COOPHOST_LISTEN")]
         listen: Option<SocketAddr>,
+        /// The URL others reach this host at, e.g. https://coops.example:
+        /// coops sign work credentials under it [default: http://LISTEN].
+        #[arg(long, env = "COOPHOST_PUBLIC_URL")]
+        public_url: Option<String>,
         /// Seed a demo coop with the example plugins from DIR (built by
         /// scripts/build-components.sh) if it does not exist yet.
         #[arg(long, value_name = "DIR")]
@@ -78,6 +83,10 @@ enum Command {
     /// runs, floor runs, statements.
     #[command(subcommand)]
     Money(money::MoneyCommand),
+    /// Work credentials: verify one (offline with the issuer's key), rotate
+    /// a coop's issuing key.
+    #[command(subcommand)]
+    Credential(credential::CredentialCommand),
     /// Write a consistent backup of the database while the host runs
     /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format).
     Backup {
@@ -252,6 +261,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     database_url: Option<String>,
+    public_url: Option<String>,
 }
 
 /// Resolved settings.
@@ -261,6 +271,7 @@ pub struct Settings {
     /// Database URL.
     pub database_url: String,
     listen_from_file: Option<SocketAddr>,
+    public_url_from_file: Option<String>,
 }
 
 impl SettingsArgs {
@@ -287,6 +298,7 @@ impl SettingsArgs {
             data_dir,
             database_url,
             listen_from_file: file.listen,
+            public_url_from_file: file.public_url,
         })
     }
 }
@@ -317,7 +329,11 @@ pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings.resolve()?;
     match cli.command {
-        Command::Serve { listen, demo } => serve(&settings, listen, demo).await,
+        Command::Serve {
+            listen,
+            public_url,
+            demo,
+        } => serve(&settings, listen, public_url, demo).await,
         Command::Plugin(PluginCommand::Inspect {
             file,
             manifest,
@@ -551,6 +567,7 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Money(cmd) => money::run(&settings, cmd).await,
+        Command::Credential(cmd) => credential::run(&settings, cmd).await,
         Command::Decisions(cmd) => governance::run(&settings, cmd).await,
         Command::Governance(cmd) => governance::run_governance(&settings, cmd).await,
         Command::Backup { out } => {
@@ -664,6 +681,7 @@ fn inspect(
 async fn serve(
     settings: &Settings,
     listen: Option<SocketAddr>,
+    public_url: Option<String>,
     demo: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -692,6 +710,13 @@ async fn serve(
     let addr = listener
         .local_addr()
         .context("failed to read the listening address")?;
+    let public_url = public_url
+        .or_else(|| settings.public_url_from_file.clone())
+        .unwrap_or_else(|| format!("http://{addr}"));
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        bail!("the public URL {public_url:?} must start with http:// or https://");
+    }
+    app.set_public_url(&public_url);
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",
         started.elapsed().as_millis()

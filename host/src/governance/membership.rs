@@ -413,9 +413,56 @@ async fn record_status(
     Ok(())
 }
 
+/// Change `member_id`'s status from `from` to `to` and date it, in the
+/// caller's transaction. Returns the change's id (a deactivation's decision
+/// id). A member whose status is no longer `from` (a concurrent change won)
+/// is a conflict.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn change_status_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    member_id: i64,
+    from: &str,
+    to: &str,
+    reason: &str,
+    by: Option<i64>,
+    now: i64,
+) -> Result<i64> {
+    let updated = sqlx::query(
+        "UPDATE members SET status = $1 WHERE coop_id = $2 AND id = $3 AND status = $4",
+    )
+    .bind(to)
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(Error::Conflict(format!(
+            "member {member_id}'s status changed meanwhile (it was {from}): look again and retry"
+        )));
+    }
+    let id: i64 = sqlx::query(
+        "INSERT INTO member_status_history (coop_id, member_id, status, reason, changed_by, at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(to)
+    .bind(reason)
+    .bind(by)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    Ok(id)
+}
+
 /// A dated status change.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusChange {
+    /// Its id; for a suspension or removal, the decision a member appeals.
+    pub id: i64,
     /// The new status.
     pub status: String,
     /// Why.
@@ -429,7 +476,7 @@ pub struct StatusChange {
 /// A member's status history, oldest first.
 pub async fn status_history(db: &Db, coop_id: i64, member_id: i64) -> Result<Vec<StatusChange>> {
     let rows = sqlx::query(
-        "SELECT status, reason, changed_by, at FROM member_status_history WHERE coop_id = $1 AND member_id = $2 ORDER BY id",
+        "SELECT id, status, reason, changed_by, at FROM member_status_history WHERE coop_id = $1 AND member_id = $2 ORDER BY id",
     )
     .bind(coop_id)
     .bind(member_id)
@@ -438,17 +485,20 @@ pub async fn status_history(db: &Db, coop_id: i64, member_id: i64) -> Result<Vec
     Ok(rows
         .iter()
         .map(|r| StatusChange {
-            status: r.get(0),
-            reason: r.get(1),
-            changed_by: r.get(2),
-            at: r.get(3),
+            id: r.get(0),
+            status: r.get(1),
+            reason: r.get(2),
+            changed_by: r.get(3),
+            at: r.get(4),
         })
         .collect())
 }
 
-/// Set a member's status (`active`, `suspended`, `left`) with a reason,
-/// dated and recorded in the decision log. Leaving refunds shares per the
-/// rules.
+/// Reactivate a member (`active`: admins) or leave (`left`: the member
+/// themself), with a reason, dated and recorded in the decision log.
+/// Leaving refunds shares per the rules. Suspending and removing are
+/// deactivations, decided through [`crate::moderation::deactivation`]
+/// with their appeal; "left" is only ever the member's own choice.
 pub async fn set_status(
     db: &Db,
     coop_id: i64,
@@ -458,10 +508,28 @@ pub async fn set_status(
     by: &Actor,
     now: i64,
 ) -> Result<Option<i64>> {
-    if !matches!(status, "active" | "suspended" | "left") {
-        return Err(Error::Invalid(format!(
-            "status {status:?} is not active, suspended or left"
-        )));
+    match status {
+        "active" | "left" => {}
+        "suspended" | "removed" => {
+            return Err(Error::Invalid(format!(
+                "{status} is a deactivation: decide it with crate::moderation::deactivation::deactivate"
+            )));
+        }
+        _ => {
+            return Err(Error::Invalid(format!(
+                "status {status:?} is not active, suspended, removed or left"
+            )));
+        }
+    }
+    if by.service_key.is_some() {
+        return Err(Error::Forbidden(
+            crate::moderation::AUTOMATED_REFUSAL.into(),
+        ));
+    }
+    if status == "left" && by.member_id != Some(member_id) {
+        return Err(Error::Forbidden(
+            "\"left\" is a member's own choice: to end someone's membership, remove them (status \"removed\", with a reason they can appeal)".into(),
+        ));
     }
     if reason.trim().is_empty() || reason.len() > 2_000 {
         return Err(Error::Invalid(
@@ -515,6 +583,17 @@ pub async fn set_status(
         now,
     )
     .await?;
+    if status == "active" {
+        crate::moderation::deactivation::notify_reactivated(
+            db,
+            coop_id,
+            member_id,
+            &m.status,
+            reason.trim(),
+            now,
+        )
+        .await?;
+    }
     Ok(refunded)
 }
 

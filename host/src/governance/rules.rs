@@ -130,6 +130,23 @@ pub struct Rules {
     /// How people join and leave, and the coop's shares.
     #[serde(default)]
     pub membership: MembershipRules,
+    /// Days a worker has to appeal a suspension or removal, counted from
+    /// the decision; at least [`crate::moderation::MIN_APPEAL_DAYS`].
+    #[serde(default = "default_appeal_days")]
+    pub appeal_days: u32,
+    /// Days within which another admin must review an appeal, counted from
+    /// the appeal; at most [`crate::moderation::MAX_REVIEW_DAYS`].
+    #[serde(default = "default_appeal_review_days")]
+    pub appeal_review_days: u32,
+    /// Days a rating of a worker is used (summaries, credentials, plugins);
+    /// older ratings stay visible to the worker but count for nothing.
+    /// At least [`crate::ratings::MIN_RETENTION_DAYS`].
+    #[serde(default = "default_rating_retention_days")]
+    pub rating_retention_days: u32,
+}
+
+fn default_rating_retention_days() -> u32 {
+    crate::ratings::DEFAULT_RETENTION_DAYS
 }
 
 /// How people join and leave, and the coop's shares.
@@ -174,6 +191,14 @@ impl Default for MembershipRules {
     }
 }
 
+fn default_appeal_days() -> u32 {
+    crate::moderation::DEFAULT_APPEAL_DAYS
+}
+
+fn default_appeal_review_days() -> u32 {
+    crate::moderation::DEFAULT_REVIEW_DAYS
+}
+
 fn default_notice_days() -> u32 {
     super::terms::MIN_NOTICE_DAYS
 }
@@ -203,6 +228,9 @@ impl Default for Rules {
             admins_may: Kind::ALL.to_vec(),
             terms_notice_days: default_notice_days(),
             membership: MembershipRules::default(),
+            appeal_days: default_appeal_days(),
+            appeal_review_days: default_appeal_review_days(),
+            rating_retention_days: default_rating_retention_days(),
         }
     }
 }
@@ -257,6 +285,17 @@ impl Rules {
                 super::terms::MIN_NOTICE_DAYS
             )));
         }
+        if !(crate::ratings::MIN_RETENTION_DAYS..=crate::ratings::MAX_RETENTION_DAYS)
+            .contains(&self.rating_retention_days)
+        {
+            return Err(Error::Invalid(format!(
+                "rating_retention_days is {}: it must be {} to {} days",
+                self.rating_retention_days,
+                crate::ratings::MIN_RETENTION_DAYS,
+                crate::ratings::MAX_RETENTION_DAYS
+            )));
+        }
+        crate::moderation::check_appeal_rules(self.appeal_days, self.appeal_review_days)?;
         if self.membership.share_nominal < 0 {
             return Err(Error::Invalid("share_nominal cannot be negative".into()));
         }

@@ -30,6 +30,11 @@ pub struct Manifest {
     /// The events the plugin receives through `coop:host/subscriber`.
     #[serde(default)]
     pub events: Option<EventsSection>,
+    /// The personal-data categories the plugin handles, by category name
+    /// (see [`crate::consent::CATEGORIES`]), each with its purpose, legal
+    /// basis and store key prefixes.
+    #[serde(default)]
+    pub data: BTreeMap<String, crate::consent::DataCategory>,
 }
 
 /// The `[events]` table.
@@ -145,6 +150,10 @@ impl Manifest {
             return Err(Error::Invalid(
                 "invalid plugin.toml: plugin.licence is required".into(),
             ));
+        }
+        for (name, c) in &m.data {
+            crate::consent::check_category(name, c)
+                .map_err(|e| Error::Invalid(format!("invalid plugin.toml: {e}")))?;
         }
         for (name, p) in &m.config {
             let json = toml_to_json(&p.default);

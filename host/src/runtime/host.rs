@@ -25,7 +25,8 @@ wasmtime::component::bindgen!({
 use coop::host::types::Error as WitError;
 use coop::host::{
     config, events as wit_events, identity as wit_identity, log, membership,
-    payments as wit_payments, shifts as wit_shifts, store, timers as wit_timers, types,
+    moderation as wit_moderation, payments as wit_payments, ratings as wit_ratings,
+    shifts as wit_shifts, store, timers as wit_timers, types,
 };
 
 use super::limits::{LimitHit, Limits, MemoryLimiter};
@@ -41,6 +42,8 @@ pub const GRANTABLE: &[&str] = &[
     "shifts",
     "payments",
     "timers",
+    "ratings",
+    "moderation",
 ];
 
 /// A host function of an interface the coop did not grant was called, in
@@ -84,6 +87,12 @@ pub struct CallState {
     pub(super) ledger: Vec<crate::payments::LedgerWrite>,
     /// Timers the call set or cancelled, applied at commit.
     pub(super) timers: Vec<crate::plugins::timers::TimerOp>,
+    /// Ratings the call recorded, written at commit.
+    pub(super) ratings: Vec<crate::ratings::PendingRating>,
+    /// Consent decisions read in this call: (member, category) -> given.
+    consents: Vec<((i64, String), bool)>,
+    /// Flags the call raised, recorded at commit.
+    pub(super) flags: Vec<crate::moderation::flags::PendingFlag>,
     /// The plugin's pending timers when the call first set one (read once
     /// per call; commit checks again).
     timers_pending: Option<i64>,
@@ -110,6 +119,9 @@ impl CallState {
             events: Vec::new(),
             ledger: Vec::new(),
             timers: Vec::new(),
+            ratings: Vec::new(),
+            flags: Vec::new(),
+            consents: Vec::new(),
             timers_pending: None,
             caller_pseudo: None,
             log_bytes: 0,
@@ -180,6 +192,90 @@ impl wasmtime_wasi::HostWallClock for GuestWallClock {
 
     fn now(&self) -> std::time::Duration {
         std::time::Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+    }
+}
+
+impl CallState {
+    /// Whether `member_id` consented to `category` of this plugin, read
+    /// once per call.
+    async fn consented(&mut self, member_id: i64, category: &str) -> wasmtime::Result<bool> {
+        if let Some((_, given)) = self
+            .consents
+            .iter()
+            .find(|((m, c), _)| *m == member_id && c == category)
+        {
+            return Ok(*given);
+        }
+        let s = self.scope.clone();
+        let given = crate::consent::has(&s.db, s.actor.coop_id, member_id, &s.plugin, category)
+            .await
+            .map_err(wasmtime::Error::new)?;
+        self.consents
+            .push(((member_id, category.to_string()), given));
+        Ok(given)
+    }
+
+    /// Whether a record under `key` tagged with `member` may be written:
+    /// a consent category needs the member's consent, and location data
+    /// about a worker needs their open shift.
+    async fn data_write_allowed(
+        &mut self,
+        key: &str,
+        member: Option<&str>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let s = self.scope.clone();
+        let (Some((name, category)), Some(pseudo)) =
+            (crate::consent::category_of(&s.manifest.data, key), member)
+        else {
+            return Ok(Ok(()));
+        };
+        // An unknown tag is refused by the write itself.
+        let Some(member_id) = resolve_member(&s, pseudo).await? else {
+            return Ok(Ok(()));
+        };
+        if category.basis == crate::consent::Basis::Consent
+            && !self.consented(member_id, name).await?
+        {
+            return Ok(Err(WitError::AccessDenied(format!(
+                "member {pseudo} has not consented to {name} data for {}: {} (members decide at /v1/coops/{}/me/consents)",
+                s.plugin, category.purpose, s.coop_slug
+            ))));
+        }
+        if name == "location" {
+            let is_worker = identity::get_member(&s.db, s.actor.coop_id, member_id)
+                .await
+                .map(|m| m.roles.iter().any(|r| r == "worker"))
+                .map_err(wasmtime::Error::new)?;
+            let on_shift = crate::shifts::current(&s.db, s.actor.coop_id, member_id)
+                .await
+                .map_err(wasmtime::Error::new)?
+                .is_some();
+            if is_worker && !on_shift {
+                return Ok(Err(WitError::AccessDenied(
+                    "location data about a worker is refused outside their open shift".into(),
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Whether a stored record may be shown to the plugin: not when it is
+    /// in a consent category and its member has not consented.
+    async fn data_visible(&mut self, e: &crate::store::Entry) -> wasmtime::Result<bool> {
+        let s = self.scope.clone();
+        let (Some((name, category)), Some(pseudo)) = (
+            crate::consent::category_of(&s.manifest.data, &e.key),
+            e.member_pseudo.as_deref(),
+        ) else {
+            return Ok(true);
+        };
+        if category.basis != crate::consent::Basis::Consent {
+            return Ok(true);
+        }
+        let Some(member_id) = resolve_member(&s, pseudo).await? else {
+            return Ok(true);
+        };
+        self.consented(member_id, name).await
     }
 }
 
@@ -255,7 +351,9 @@ impl wit_identity::Host for CallState {
 fn member_status(s: &str) -> membership::MemberStatus {
     match s {
         "suspended" => membership::MemberStatus::Suspended,
-        "left" => membership::MemberStatus::Left,
+        // A member the coop removed no longer belongs to it, like one who
+        // left; why is between the member and the coop, not the plugin's.
+        "left" | "removed" => membership::MemberStatus::Left,
         _ => membership::MemberStatus::Active,
     }
 }
@@ -467,12 +565,16 @@ impl store::Host for CallState {
             return Ok(Err(e));
         }
         let db = self.scope.db.clone();
-        Ok(self
-            .tx
-            .get(&db, &key)
-            .await
-            .map(|e| e.map(entry_to_wit))
-            .map_err(to_wit))
+        let entry = match self.tx.get(&db, &key).await {
+            Ok(e) => e,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        match entry {
+            // A record the member withdrew (or never gave) consent for is
+            // invisible.
+            Some(e) if !self.data_visible(&e).await? => Ok(Ok(None)),
+            other => Ok(Ok(other.map(entry_to_wit))),
+        }
     }
 
     async fn set(
@@ -482,6 +584,9 @@ impl store::Host for CallState {
         member: Option<String>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
         if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.data_write_allowed(&key, member.as_deref()).await? {
             return Ok(Err(e));
         }
         Ok(self
@@ -498,6 +603,9 @@ impl store::Host for CallState {
         member: Option<String>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
         if let Err(e) = self.gate("store")? {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.data_write_allowed(&key, member.as_deref()).await? {
             return Ok(Err(e));
         }
         Ok(self
@@ -531,12 +639,21 @@ impl store::Host for CallState {
             return Ok(Err(e));
         }
         let db = self.scope.db.clone();
-        Ok(self
+        let entries = match self
             .tx
             .scan(&db, &prefix, start_after.as_deref(), limit)
             .await
-            .map(|v| v.into_iter().map(entry_to_wit).collect())
-            .map_err(to_wit))
+        {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if self.data_visible(&e).await? {
+                out.push(entry_to_wit(e));
+            }
+        }
+        Ok(Ok(out))
     }
 }
 
@@ -650,6 +767,117 @@ impl wit_shifts::Host for CallState {
             }))),
             Err(e) => Ok(Err(to_wit(e))),
         }
+    }
+}
+
+impl wit_ratings::Host for CallState {
+    async fn rate(
+        &mut self,
+        worker: String,
+        job: String,
+        score: u8,
+        comment: Option<String>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.gate("ratings")? {
+            return Ok(Err(e));
+        }
+        let s = self.scope.clone();
+        let Some(rater_id) = s.actor.member_id else {
+            return Ok(Err(WitError::AccessDenied(
+                "only a logged-in member can rate a worker".into(),
+            )));
+        };
+        let comment = match crate::ratings::check(score, &job, comment.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let Some(worker_id) = resolve_member(&s, &worker).await? else {
+            return Ok(Err(WitError::NotFound(format!(
+                "member {worker:?} is not a member id this plugin was given"
+            ))));
+        };
+        if worker_id == rater_id {
+            return Ok(Err(WitError::Invalid("nobody rates themselves".into())));
+        }
+        let twice = self
+            .ratings
+            .iter()
+            .any(|r| r.job == job && r.worker_id == worker_id);
+        match crate::ratings::exists(&s.db, s.actor.coop_id, &s.plugin, &job, worker_id).await {
+            Ok(false) if !twice => {}
+            Ok(_) => {
+                return Ok(Err(WitError::Conflict(format!(
+                    "job {job:?} was already rated for this worker"
+                ))));
+            }
+            Err(e) => return Ok(Err(to_wit(e))),
+        }
+        self.ratings.push(crate::ratings::PendingRating {
+            worker_id,
+            rater_id,
+            job,
+            score,
+            comment,
+        });
+        Ok(Ok(()))
+    }
+
+    async fn summary(
+        &mut self,
+        worker: String,
+    ) -> wasmtime::Result<Result<wit_ratings::RatingSummary, WitError>> {
+        if let Err(e) = self.gate("ratings")? {
+            return Ok(Err(e));
+        }
+        let s = self.scope.clone();
+        let Some(worker_id) = resolve_member(&s, &worker).await? else {
+            return Ok(Err(WitError::NotFound(format!(
+                "member {worker:?} is not a member id this plugin was given"
+            ))));
+        };
+        let now = s.clock.now_ms();
+        match crate::ratings::summary(&s.db, s.actor.coop_id, worker_id, 0, now).await {
+            Ok(sum) => Ok(Ok(wit_ratings::RatingSummary {
+                count: u32::try_from(sum.count).unwrap_or(u32::MAX),
+                average_milli: sum.average_milli.map(|a| u32::try_from(a).unwrap_or(0)),
+            })),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+}
+
+impl wit_moderation::Host for CallState {
+    async fn flag(
+        &mut self,
+        member: String,
+        reason: String,
+    ) -> wasmtime::Result<Result<u64, WitError>> {
+        use crate::moderation::{MAX_FLAGS_PER_CALL, flags};
+        if let Err(e) = self.gate("moderation")? {
+            return Ok(Err(e));
+        }
+        if self.flags.len() >= MAX_FLAGS_PER_CALL {
+            return Ok(Err(WitError::QuotaExceeded(format!(
+                "a call may raise at most {MAX_FLAGS_PER_CALL} flags"
+            ))));
+        }
+        let reason = match flags::check_flag_reason(&reason) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let s = self.scope.clone();
+        let Some(member_id) = resolve_member(&s, &member).await? else {
+            return Ok(Err(WitError::NotFound(format!(
+                "member {member:?} is not a member id this plugin was given"
+            ))));
+        };
+        let id = flags::new_id();
+        self.flags.push(flags::PendingFlag {
+            id,
+            member_id,
+            reason,
+        });
+        Ok(Ok(id as u64))
     }
 }
 

@@ -444,6 +444,8 @@ pub async fn call(
             && state.events.is_empty()
             && state.ledger.is_empty()
             && state.timers.is_empty()
+            && state.ratings.is_empty()
+            && state.flags.is_empty()
         {
             return Ok(value);
         }
@@ -482,6 +484,25 @@ pub async fn call(
                 {
                     return Err(timer_refusal(e));
                 }
+                crate::ratings::insert_in(
+                    &mut ns.tx,
+                    scope.actor.coop_id,
+                    &scope.plugin,
+                    &state.ratings,
+                    now,
+                )
+                .await
+                .map_err(|e| CallError::Internal(e.into()))?;
+                // Flags, like everything else, exist only if the call commits.
+                crate::moderation::flags::commit_in(
+                    &mut ns.tx,
+                    scope.actor.coop_id,
+                    &scope.plugin,
+                    &state.flags,
+                    now,
+                )
+                .await
+                .map_err(|e| CallError::Internal(e.into()))?;
                 ns.tx
                     .commit()
                     .await

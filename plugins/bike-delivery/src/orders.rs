@@ -439,6 +439,28 @@ impl Guest for BikeDelivery {
         }
         cancel(v, &reason)
     }
+
+    fn rate_courier(order: String, score: u8, comment: Option<String>) -> Result<(), Error> {
+        let me = identity::require_member("log in to rate a delivery")?;
+        let v = load(&order)?;
+        let o = &v.value.order;
+        if o.customer != me {
+            return Err(Error::access_denied(format!(
+                "only the customer of order {order} rates its courier"
+            )));
+        }
+        if o.state != OrderState::Delivered {
+            return Err(Error::conflict(format!(
+                "order {order} is {}: a courier is rated once the delivery arrived",
+                order_state_name(o.state)
+            )));
+        }
+        let courier = o
+            .courier
+            .as_deref()
+            .ok_or_else(|| Error::internal("a delivered order without a courier"))?;
+        coophost_sdk::ratings::rate(courier, &order, score, comment.as_deref())
+    }
 }
 
 impl courier::Guest for BikeDelivery {
@@ -466,6 +488,7 @@ impl courier::Guest for BikeDelivery {
         let now = now_ms();
         let here = fresh_position(&me, &shift, &settings, now)?;
         let mut out = Vec::new();
+        let mut pays: Vec<(i64, i64)> = Vec::new();
         for entry in kv::scan::<()>("open/")? {
             let Some(id) = entry.key.strip_prefix("open/") else {
                 continue;
@@ -478,7 +501,16 @@ impl courier::Guest for BikeDelivery {
             {
                 continue;
             }
-            let pay = payments::preview(&me, &r.order.price)?;
+            // One preview per distinct price: the split is the same for all.
+            let amount = r.order.price.amount;
+            let pay = match pays.iter().find(|(a, _)| *a == amount) {
+                Some((_, p)) => *p,
+                None => {
+                    let p = payments::preview(&me, &r.order.price)?.worker;
+                    pays.push((amount, p));
+                    p
+                }
+            };
             let pickup = &r.order.tasks[0];
             out.push(Offer {
                 order: r.order.id.clone(),
@@ -489,7 +521,7 @@ impl courier::Guest for BikeDelivery {
                     .as_ref()
                     .map(|p| distance_m(&p.point, &pickup.address.point)),
                 route_m: r.order.route_m,
-                pay: Money::new(pay.worker, &r.order.price.currency)?,
+                pay: Money::new(pay, &r.order.price.currency)?,
             });
         }
         out.sort_by_key(|o| (o.to_pickup_m.is_none(), o.to_pickup_m, o.pickup_window.from));

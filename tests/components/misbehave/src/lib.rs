@@ -156,6 +156,18 @@ impl Guest for Misbehave {
     fn write_big(key: String, bytes: u32) -> Result<u64, Error> {
         store::set(&key, &vec![7u8; bytes as usize], None)
     }
+
+    fn flag_member(member: String, reason: String, fail: bool) -> Result<u64, Error> {
+        let id = coophost_sdk::moderation::flag(&member, &reason)?;
+        if fail {
+            return Err(Error::invalid(format!("refusing after raising flag {id}")));
+        }
+        Ok(id)
+    }
+
+    fn write_for(key: String, member: String) -> Result<u64, Error> {
+        store::set(&key, b"ok", Some(&member))
+    }
 }
 
 impl exports::coop::host::subscriber::Guest for Misbehave {
