@@ -56,6 +56,8 @@ pub struct App {
     /// The URL other hosts and people reach this host at (credential
     /// issuer ids); set by `serve`, or by tests once they know their port.
     public_url: RwLock<Option<String>>,
+    /// Where this host stores data, for the transparency page.
+    data_location: RwLock<crate::transparency::DataLocation>,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -79,6 +81,7 @@ impl App {
             recurring_checked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             bindings: RwLock::new(HashMap::new()),
             public_url: RwLock::new(None),
+            data_location: RwLock::new(Default::default()),
         }))
     }
 
@@ -87,6 +90,20 @@ impl App {
     pub fn set_public_url(&self, url: &str) {
         *self.public_url.write().expect("public url poisoned") =
             Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// Say where this host stores data (country and provider), as
+    /// published on every coop's transparency page.
+    pub fn set_data_location(&self, location: crate::transparency::DataLocation) {
+        *self.data_location.write().expect("data location poisoned") = location;
+    }
+
+    /// Where this host stores data.
+    pub fn data_location(&self) -> crate::transparency::DataLocation {
+        self.data_location
+            .read()
+            .expect("data location poisoned")
+            .clone()
     }
 
     /// The host's public URL, if set.

@@ -26,3 +26,4 @@ pub mod runtime;
 pub mod scheduler;
 pub mod shifts;
 pub mod store;
+pub mod transparency;

@@ -629,6 +629,69 @@ async fn a_delivery_is_quoted_ordered_dispatched_delivered_and_settled() {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
+
+        // The public transparency report, with no login.
+        let (s, t) = host
+            .request(Method::GET, "/v1/coops/velo/transparency", None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        let plugin = &t["plugins"][0];
+        assert_eq!(plugin["name"], json!("bike-delivery"));
+        assert_eq!(plugin["sha256"].as_str().map(str::len), Some(64));
+        let ppk = plugin["algorithm"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "price-per-km")
+            .unwrap();
+        assert_eq!(ppk["value"], json!(150));
+        assert_eq!(plugin["data"]["location"]["basis"], json!("consent"));
+        assert_eq!(t["value_split"]["in_effect"], json!(1));
+        // October had two workers: below the minimum cell, nothing shown.
+        let october = &t["earnings"]["months"][0];
+        assert_eq!(
+            (
+                october["period"].clone(),
+                october["workers"].clone(),
+                october["suppressed"].clone()
+            ),
+            (json!("2026-10"), json!(2), json!(true)),
+            "{t}"
+        );
+        assert_eq!(october["median_hourly"], Value::Null);
+        assert_eq!(t["decisions"]["verification"]["ok"], json!(true));
+        let (s, page) = host
+            .request(Method::GET, "/coops/velo/transparency", None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let page = page.as_str().unwrap();
+        assert!(page.starts_with("<!doctype html>"), "{page}");
+        assert!(page.contains("bike-delivery 0.1.0"), "{page}");
+        assert!(
+            page.contains("fewer workers than the minimum: not shown"),
+            "{page}"
+        );
+        // The impact summary for worker representatives.
+        let (s, md) = host
+            .request(
+                Method::GET,
+                "/v1/coops/velo/impact-summary",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let md = md.as_str().unwrap();
+        assert!(md.contains("| location | Show a courier"), "{md}");
+        assert!(
+            md.contains("consent (each member decides, withdrawable)"),
+            "{md}"
+        );
+        assert!(md.contains("- `price-per-km` = `150`"), "{md}");
+        let (s, _) = host
+            .request(Method::GET, "/v1/coops/velo/impact-summary", None, None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
         host.finish().await;
     }
 }

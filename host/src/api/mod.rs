@@ -8,6 +8,7 @@ mod moderation;
 mod money;
 mod openapi;
 mod ratings;
+mod transparency;
 
 use std::sync::Arc;
 
@@ -105,6 +106,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(credentials::routes())
         .merge(ratings::routes())
         .merge(consent::routes())
+        .merge(transparency::routes())
         .merge(governance::routes())
         .merge(moderation::routes())
         .fallback(|| async {

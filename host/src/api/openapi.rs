@@ -326,6 +326,24 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/coops/{coop}/transparency",
+        summary: "The coop's transparency report: plugins with hashes and algorithm cards (parameters in force), value split history, earnings against the floor per month (small cells suppressed), personal data and where it is stored, terms, the decision log",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/impact-summary",
+        summary: "A data-protection impact summary (Markdown) of the installed plugins: personal data, purposes, bases, retention, automated decisions and parameters, host safeguards",
+        access: "members",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/coops/{coop}/transparency",
+        summary: "The same report as an HTML page",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/coops/{coop}/me/consents",
         summary: "Every personal-data category of the coop's plugins with its purpose and basis, the caller's consent where the basis is consent, and their history of decisions",
         access: "the member",

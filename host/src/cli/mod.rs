@@ -87,6 +87,13 @@ enum Command {
     /// a coop's issuing key.
     #[command(subcommand)]
     Credential(credential::CredentialCommand),
+    /// Print the coop's data-protection impact summary (Markdown) from its
+    /// installed plugins' manifests, for worker representatives.
+    ImpactSummary {
+        /// The coop's slug.
+        #[arg(long)]
+        coop: String,
+    },
     /// Write a consistent backup of the database while the host runs
     /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format).
     Backup {
@@ -570,6 +577,16 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Credential(cmd) => credential::run(&settings, cmd).await,
         Command::Decisions(cmd) => governance::run(&settings, cmd).await,
         Command::Governance(cmd) => governance::run_governance(&settings, cmd).await,
+        Command::ImpactSummary { coop } => {
+            let app = open(&settings).await?;
+            let coop = crate::identity::find_coop(&app.db, &coop).await?;
+            let location = crate::transparency::DataLocation::from_env();
+            print!(
+                "{}",
+                crate::transparency::impact_summary(&app.db, &coop, &location).await?
+            );
+            Ok(())
+        }
         Command::Backup { out } => {
             let app = open(&settings).await?;
             crate::backup::backup(&app.db, &settings.database_url, &out).await?;
@@ -717,6 +734,7 @@ async fn serve(
         bail!("the public URL {public_url:?} must start with http:// or https://");
     }
     app.set_public_url(&public_url);
+    app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",
         started.elapsed().as_millis()
