@@ -1203,3 +1203,137 @@ async fn the_courier_owns_the_ratings_the_customer_gives() {
         host.finish().await;
     }
 }
+
+/// A member downloads everything held about them; erasure deletes what the
+/// law does not require to keep and leaves the books and the chain intact.
+#[tokio::test]
+async fn members_export_their_data_and_erasure_keeps_the_books() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let (admin, shop, c) = coop(&host, "gone", 1).await;
+        let rider = &c[0];
+        shift(&host, "gone", rider, "start").await;
+        let (s, b) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/gone/me/consents/bike-delivery/location",
+                Some(rider),
+                Some(json!({"given": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = host
+            .call(
+                "gone",
+                Some(rider),
+                COURIER,
+                "report-location",
+                json!({"at": {"lat": 45.7580, "lon": 4.8330}}),
+            )
+            .await;
+        ok(s, &b);
+        let order = quote_and_order(&host, "gone", &shop, request(PART_DIEU, 2000, "bike")).await;
+        let (s, b) = host
+            .call(
+                "gone",
+                Some(rider),
+                COURIER,
+                "accept",
+                json!({"order": order["id"]}),
+            )
+            .await;
+        ok(s, &b);
+        deliver(&host, "gone", rider, &order).await;
+        let (s, b) = host
+            .call(
+                "gone",
+                Some(&shop),
+                ORDERS,
+                "rate-courier",
+                json!({"order": order["id"], "score": 5, "comment": "fast"}),
+            )
+            .await;
+        ok(s, &b);
+
+        // The courier's archive: profile, shift, pay, consent, rating,
+        // notifications and the plugin's records about them.
+        let (s, a) = host
+            .request(Method::GET, "/v1/coops/gone/me/export", Some(rider), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        assert_eq!(a["member"]["email"], json!("c0@gone.coop"));
+        assert_eq!(a["shifts"].as_array().unwrap().len(), 1);
+        assert_eq!(a["wallet"][0]["kind"], json!("settlement"));
+        assert_eq!(a["consents"][0]["category"], json!("location"));
+        assert_eq!(a["ratings"][0]["score"], json!(5));
+        let keys: Vec<&str> = a["plugin_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert!(keys.iter().any(|k| k.starts_with("loc/")), "{keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("by-courier/")),
+            "{keys:?}"
+        );
+        assert!(a.to_string().contains("rating.received"));
+
+        // Erasure needs the phrase, and an empty wallet.
+        let erase = |token: &str, confirm: &str| {
+            let (host, token, confirm) = (&host, token.to_string(), confirm.to_string());
+            async move {
+                host.request(
+                    Method::POST,
+                    "/v1/coops/gone/me/erasure",
+                    Some(&token),
+                    Some(json!({"confirm": confirm})),
+                )
+                .await
+            }
+        };
+        let (s, b) = erase(rider, "yes").await;
+        err(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "erase my data");
+        let (s, b) = erase(rider, "erase my data").await;
+        err(s, &b, StatusCode::CONFLICT, "paid out");
+
+        // The shop's wallet is empty: its orders and notices go, its
+        // account is pseudonymised, the books and the chain still check.
+        let (s, b) = erase(&shop, "erase my data").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let r = &b["erasure"];
+        assert!(r["plugin_records_deleted"].as_u64().unwrap() >= 2, "{b}");
+        assert!(r["notifications_deleted"].as_u64().unwrap() >= 1, "{b}");
+        assert_eq!(r["account_pseudonymised"], json!(true));
+        let (s, _) = host
+            .request(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(
+                    json!({"email": "shop@gone.coop", "password": "correct horse battery staple"}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, b) = host
+            .call(
+                "gone",
+                Some(&admin),
+                ORDERS,
+                "get-order",
+                json!({"id": order["id"]}),
+            )
+            .await;
+        err(s, &b, StatusCode::NOT_FOUND, "no order d-000001");
+        for path in [
+            "/v1/coops/gone/ledger/check",
+            "/v1/coops/gone/decisions/verify",
+        ] {
+            let (s, b) = host.request(Method::GET, path, Some(&admin), None).await;
+            assert_eq!(s, StatusCode::OK, "{path}: {b}");
+            assert!(!b.to_string().contains("\"ok\":false"), "{path}: {b}");
+        }
+        host.finish().await;
+    }
+}

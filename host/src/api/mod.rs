@@ -3,6 +3,7 @@
 mod consent;
 mod credentials;
 mod error;
+mod export;
 mod governance;
 mod moderation;
 mod money;
@@ -106,6 +107,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(credentials::routes())
         .merge(ratings::routes())
         .merge(consent::routes())
+        .merge(export::routes())
         .merge(transparency::routes())
         .merge(governance::routes())
         .merge(moderation::routes())

@@ -344,6 +344,18 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/coops/{coop}/me/export",
+        summary: "Everything the host and the plugins hold about the caller, as one JSON archive (profile, status history, shares, shifts, wallet, monthly pay, votes, consents, ratings, deactivations, data accesses, notifications, plugin records tagged with them, decision-log entries about them)",
+        access: "the member",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/me/erasure",
+        summary: "Erase the caller's data in this coop ({\"confirm\": \"erase my data\"}): deletes or pseudonymises what the law does not require to keep, and reports what was deleted and what was kept and why",
+        access: "the member",
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/coops/{coop}/me/consents",
         summary: "Every personal-data category of the coop's plugins with its purpose and basis, the caller's consent where the basis is consent, and their history of decisions",
         access: "the member",
