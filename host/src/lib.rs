@@ -20,6 +20,7 @@ pub mod identity;
 pub mod ledger;
 pub mod metrics;
 pub mod moderation;
+pub mod opendata;
 pub mod payments;
 pub mod plugins;
 pub mod ratings;

@@ -40,6 +40,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activity;
 pub mod config;
 mod error;
 pub mod events;
@@ -127,6 +128,7 @@ macro_rules! generate {
                 "coop:host/timers@0.1.0": ::coophost_sdk::wit::coop::host::timers,
                 "coop:host/moderation@0.1.0": ::coophost_sdk::wit::coop::host::moderation,
                 "coop:host/ratings@0.1.0": ::coophost_sdk::wit::coop::host::ratings,
+                "coop:host/activity@0.1.0": ::coophost_sdk::wit::coop::host::activity,
             },
             $($option)*
         });

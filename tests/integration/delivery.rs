@@ -1337,3 +1337,134 @@ async fn members_export_their_data_and_erasure_keeps_the_books() {
         host.finish().await;
     }
 }
+
+/// Open data: deliveries per drop-off zone and hours worked per month,
+/// with cells of fewer than k couriers suppressed, as JSON and CSV.
+#[tokio::test]
+async fn open_data_counts_deliveries_per_zone_and_suppresses_small_cells() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let (admin, shop, couriers) = coop(&host, "open", 3).await;
+        // The coop publishes cells of at least 3 couriers; 2 is refused.
+        let (_, current) = host
+            .request(
+                Method::GET,
+                "/v1/coops/open/governance/rules",
+                Some(&admin),
+                None,
+            )
+            .await;
+        let mut rules = current["rules"].clone();
+        rules["open_data_k"] = json!(2);
+        let (s, b) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/open/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "publish small cells"})),
+            )
+            .await;
+        err(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "open_data_k is 2");
+        rules["open_data_k"] = json!(3);
+        let (s, b) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/open/governance/rules",
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "open data for the city"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        // Three couriers deliver to Part-Dieu (no named zone); one of them
+        // also delivers into the Presqu'île.
+        for c in &couriers {
+            shift(&host, "open", c, "start").await;
+            let order =
+                quote_and_order(&host, "open", &shop, request(PART_DIEU, 2000, "bike")).await;
+            let (s, b) = host
+                .call(
+                    "open",
+                    Some(c),
+                    COURIER,
+                    "accept",
+                    json!({"order": order["id"]}),
+                )
+                .await;
+            ok(s, &b);
+            deliver(&host, "open", c, &order).await;
+        }
+        let order = quote_and_order(
+            &host,
+            "open",
+            &shop,
+            request((45.7600, 4.8340), 2000, "bike"),
+        )
+        .await;
+        let (s, b) = host
+            .call(
+                "open",
+                Some(&couriers[0]),
+                COURIER,
+                "accept",
+                json!({"order": order["id"]}),
+            )
+            .await;
+        ok(s, &b);
+        deliver(&host, "open", &couriers[0], &order).await;
+
+        let (s, b) = host
+            .request(Method::GET, "/v1/coops/open/open-data", None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["k"], json!(3));
+        let cell = |zone: &str| {
+            b["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["zone"] == zone && c["metric"] == "deliveries")
+                .unwrap_or_else(|| panic!("no {zone} cell in {b}"))
+                .clone()
+        };
+        let other = cell("other");
+        assert_eq!(
+            (
+                other["value"].clone(),
+                other["workers"].clone(),
+                other["suppressed"].clone()
+            ),
+            (json!(3), json!(3), json!(false))
+        );
+        let presquile = cell("presquile");
+        assert_eq!(
+            (presquile["value"].clone(), presquile["suppressed"].clone()),
+            (Value::Null, json!(true))
+        );
+        let (s, csv) = host
+            .request(
+                Method::GET,
+                "/v1/coops/open/open-data?format=csv",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let csv = csv.as_str().unwrap();
+        assert!(
+            csv.starts_with("month,zone,metric,value,workers,suppressed\n"),
+            "{csv}"
+        );
+        assert!(csv.contains(",other,deliveries,3,3,false\n"), "{csv}");
+        assert!(csv.contains(",presquile,deliveries,,,true\n"), "{csv}");
+        let (s, b) = host
+            .request(
+                Method::GET,
+                "/v1/coops/open/open-data?format=xml",
+                None,
+                None,
+            )
+            .await;
+        err(s, &b, StatusCode::BAD_REQUEST, "json or csv");
+        host.finish().await;
+    }
+}

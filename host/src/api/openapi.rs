@@ -332,6 +332,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/coops/{coop}/open-data",
+        summary: "Open data for local authorities: activity per month, zone and metric counted by plugins, and hours worked per month, with cells of fewer than k workers suppressed (?format=json|csv)",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/coops/{coop}/impact-summary",
         summary: "A data-protection impact summary (Markdown) of the installed plugins: personal data, purposes, bases, retention, automated decisions and parameters, host safeguards",
         access: "members",

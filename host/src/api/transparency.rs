@@ -20,6 +20,47 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/v1/coops/{coop}/transparency", get(as_json))
         .route("/coops/{coop}/transparency", get(as_html))
         .route("/v1/coops/{coop}/impact-summary", get(impact_summary))
+        .route("/v1/coops/{coop}/open-data", get(open_data))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OpenDataQuery {
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Aggregate activity per month, zone and metric, small cells suppressed:
+/// public, for local authorities.
+async fn open_data(
+    State(app): State<Arc<App>>,
+    Path(slug): Path<String>,
+    q: Result<axum::extract::Query<OpenDataQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let axum::extract::Query(q) =
+        q.map_err(|e| crate::error::Error::BadRequest(format!("bad query: {e}")))?;
+    let coop = app.coop(&slug).await?;
+    let (k, cells) = crate::opendata::export(&app.db, coop.id).await?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(
+            Json(serde_json::json!({"coop": coop.slug, "k": k, "cells": cells})).into_response(),
+        ),
+        "csv" => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}-open-data.csv\"", coop.slug),
+                ),
+            ],
+            crate::opendata::to_csv(&cells),
+        )
+            .into_response()),
+        other => Err(crate::error::Error::BadRequest(format!(
+            "format must be json or csv, got {other:?}"
+        ))
+        .into()),
+    }
 }
 
 /// The data-protection impact summary, Markdown, for members (to share

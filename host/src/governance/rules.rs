@@ -143,6 +143,14 @@ pub struct Rules {
     /// At least [`crate::ratings::MIN_RETENTION_DAYS`].
     #[serde(default = "default_rating_retention_days")]
     pub rating_retention_days: u32,
+    /// The open-data threshold k: a cell counted from fewer distinct
+    /// workers is suppressed. At least [`crate::opendata::MIN_K`].
+    #[serde(default = "default_open_data_k")]
+    pub open_data_k: u32,
+}
+
+fn default_open_data_k() -> u32 {
+    crate::opendata::DEFAULT_K
 }
 
 fn default_rating_retention_days() -> u32 {
@@ -231,6 +239,7 @@ impl Default for Rules {
             appeal_days: default_appeal_days(),
             appeal_review_days: default_appeal_review_days(),
             rating_retention_days: default_rating_retention_days(),
+            open_data_k: default_open_data_k(),
         }
     }
 }
@@ -283,6 +292,13 @@ impl Rules {
                 "terms_notice_days is {}: members get at least {} days' notice of new terms",
                 self.terms_notice_days,
                 super::terms::MIN_NOTICE_DAYS
+            )));
+        }
+        if self.open_data_k < crate::opendata::MIN_K {
+            return Err(Error::Invalid(format!(
+                "open_data_k is {}: cells of fewer than {} workers are never published",
+                self.open_data_k,
+                crate::opendata::MIN_K
             )));
         }
         if !(crate::ratings::MIN_RETENTION_DAYS..=crate::ratings::MAX_RETENTION_DAYS)

@@ -24,8 +24,8 @@ wasmtime::component::bindgen!({
 
 use coop::host::types::Error as WitError;
 use coop::host::{
-    config, events as wit_events, identity as wit_identity, log, membership,
-    moderation as wit_moderation, payments as wit_payments, ratings as wit_ratings,
+    activity as wit_activity, config, events as wit_events, identity as wit_identity, log,
+    membership, moderation as wit_moderation, payments as wit_payments, ratings as wit_ratings,
     shifts as wit_shifts, store, timers as wit_timers, types,
 };
 
@@ -89,6 +89,8 @@ pub struct CallState {
     pub(super) timers: Vec<crate::plugins::timers::TimerOp>,
     /// Ratings the call recorded, written at commit.
     pub(super) ratings: Vec<crate::ratings::PendingRating>,
+    /// Activity the call counted, written at commit.
+    pub(super) activity: Vec<crate::opendata::PendingCount>,
     /// Consent decisions read in this call: (member, category) -> given.
     consents: Vec<((i64, String), bool)>,
     /// Flags the call raised, recorded at commit.
@@ -120,6 +122,7 @@ impl CallState {
             ledger: Vec::new(),
             timers: Vec::new(),
             ratings: Vec::new(),
+            activity: Vec::new(),
             flags: Vec::new(),
             consents: Vec::new(),
             timers_pending: None,
@@ -767,6 +770,51 @@ impl wit_shifts::Host for CallState {
             }))),
             Err(e) => Ok(Err(to_wit(e))),
         }
+    }
+}
+
+/// Most counts one call may record.
+const MAX_COUNTS_PER_CALL: usize = 100;
+
+impl wit_activity::Host for CallState {
+    async fn count(
+        &mut self,
+        metric: String,
+        zone: String,
+        amount: u32,
+        worker: Option<String>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.gate("activity")? {
+            return Ok(Err(e));
+        }
+        if let Err(e) = crate::opendata::check_name("metric", &metric)
+            .and_then(|()| crate::opendata::check_name("zone", &zone))
+        {
+            return Ok(Err(to_wit(e)));
+        }
+        if self.activity.len() >= MAX_COUNTS_PER_CALL {
+            return Ok(Err(WitError::QuotaExceeded(format!(
+                "a call may count at most {MAX_COUNTS_PER_CALL} activities"
+            ))));
+        }
+        let worker_id = match worker {
+            None => None,
+            Some(p) => match resolve_member(&self.scope.clone(), &p).await? {
+                Some(id) => Some(id),
+                None => {
+                    return Ok(Err(WitError::NotFound(format!(
+                        "member {p:?} is not a member id this plugin was given"
+                    ))));
+                }
+            },
+        };
+        self.activity.push(crate::opendata::PendingCount {
+            metric,
+            zone,
+            amount,
+            worker_id,
+        });
+        Ok(Ok(()))
     }
 }
 

@@ -445,6 +445,7 @@ pub async fn call(
             && state.ledger.is_empty()
             && state.timers.is_empty()
             && state.ratings.is_empty()
+            && state.activity.is_empty()
             && state.flags.is_empty()
         {
             return Ok(value);
@@ -489,6 +490,15 @@ pub async fn call(
                     scope.actor.coop_id,
                     &scope.plugin,
                     &state.ratings,
+                    now,
+                )
+                .await
+                .map_err(|e| CallError::Internal(e.into()))?;
+                crate::opendata::insert_in(
+                    &mut ns.tx,
+                    scope.actor.coop_id,
+                    &scope.plugin,
+                    &state.activity,
                     now,
                 )
                 .await

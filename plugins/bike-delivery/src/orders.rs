@@ -16,6 +16,9 @@ use crate::pricing::geo;
 use crate::settings::Settings;
 use crate::{BikeDelivery, geo_point, is_dispatcher, next_seq, quoting, random_u64, stores, text};
 
+/// The open-data zone of a drop-off in none of the coop's zones.
+pub const OTHER_ZONE: &str = "other";
+
 /// Most incidents kept per order, and refusals remembered.
 const MAX_INCIDENTS: usize = 50;
 const MAX_REFUSALS: usize = 1000;
@@ -604,6 +607,20 @@ impl courier::Guest for BikeDelivery {
         let id = v.value.order.id.clone();
         let customer = v.value.order.customer.clone();
         payments::settle(&id, &me, &price)?;
+        // Open data: one delivery in the drop-off's zone, by this courier.
+        let settings = Settings::load()?;
+        let drop = &v.value.order.tasks[1].address.point;
+        let zone = geo::zones_of(
+            geo::Point {
+                lat: drop.lat,
+                lon: drop.lon,
+            },
+            &settings.zones,
+        )
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| OTHER_ZONE.to_string());
+        coophost_sdk::activity::count("deliveries", &zone, 1, Some(&me))?;
         let order = save(v)?;
         release(&id, Some(&me))?;
         events::emit_json(
