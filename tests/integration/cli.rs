@@ -257,3 +257,40 @@ fn money_commands_check_input_and_report_the_books() {
     ]));
     assert!(err.contains("no ledger transaction"), "{err}");
 }
+
+/// `coophost impact-summary` prints the data-protection summary from the
+/// installed plugins' manifests, with the data location the operator sets.
+#[test]
+fn impact_summary_reads_the_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(coophost(data).args(["coop", "create", "velo", "--name", "Vélo"]));
+    let wasm = root().join("target/components/bike-delivery.wasm");
+    run_ok(
+        coophost(data)
+            .args(["plugin", "install"])
+            .arg(&wasm)
+            .args(["--coop", "velo"]),
+    );
+    let out = run_ok(
+        coophost(data)
+            .args(["impact-summary", "--coop", "velo"])
+            .env("COOPHOST_DATA_COUNTRY", "FR")
+            .env("COOPHOST_DATA_PROVIDER", "Coop Cloud, Lyon"),
+    );
+    assert!(
+        out.starts_with("# Data-protection impact summary: Vélo"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Data is stored in FR (Coop Cloud, Lyon)"),
+        "{out}"
+    );
+    assert!(out.contains("## bike-delivery 0.1.0"), "{out}");
+    assert!(out.contains("| location | Show a courier"), "{out}");
+    assert!(out.contains("- `price-per-km` = `150`"), "{out}");
+    assert!(
+        run_err(coophost(data).args(["impact-summary", "--coop", "nope"])).contains("no coop"),
+        "unknown coop"
+    );
+}
