@@ -154,8 +154,42 @@ async fn consent_gates_personal_data_and_article_7_categories_are_refused() {
         let (s, b) = write("loc/1").await;
         assert_eq!(s, StatusCode::OK, "{b}");
 
-        // Article 7: some categories cannot be declared at all.
+        // Data the host holds: a plugin that declares work activity on the
+        // basis of consent is not told a member's shift without it.
         let (bytes, manifest) = component("test-misbehave");
+        let strict = host.coop("data3").await;
+        let consented = format!(
+            "{manifest}\n[data.work-activity]\npurpose = \"Show a worker their own shift\"\nbasis = \"consent\"\n"
+        );
+        coophost::plugins::install(&host.app, &strict, &bytes, &consented, &Default::default())
+            .await
+            .unwrap();
+        let w3 = host
+            .member(&strict, "w@data3.coop", &["worker", "member"])
+            .await;
+        let (s, b) = host
+            .call("data3", Some(&w3), IFACE, "my-shift", json!({}))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+        assert!(
+            message(&b).contains("has not consented to work-activity data"),
+            "{b}"
+        );
+        let (s, b) = host
+            .request(
+                Method::PUT,
+                "/v1/coops/data3/me/consents/test-misbehave/work-activity",
+                Some(&w3),
+                Some(json!({"given": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = host
+            .call("data3", Some(&w3), IFACE, "my-shift", json!({}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+
+        // Article 7: some categories cannot be declared at all.
         let other = host.coop("data2").await;
         for (category, needle) in [
             ("emotional-state", "emotional or psychological state"),

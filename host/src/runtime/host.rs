@@ -218,6 +218,30 @@ impl CallState {
         Ok(given)
     }
 
+    /// Whether the host may give this plugin `category` data about
+    /// `member_id` (for example their shift): not when the plugin declares
+    /// the category on the basis of consent and the member has not given it.
+    async fn data_read_allowed(
+        &mut self,
+        category: &str,
+        member_id: i64,
+        pseudo: &str,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let s = self.scope.clone();
+        let Some(declared) = s.manifest.data.get(category) else {
+            return Ok(Ok(()));
+        };
+        if declared.basis == crate::consent::Basis::Consent
+            && !self.consented(member_id, category).await?
+        {
+            return Ok(Err(WitError::AccessDenied(format!(
+                "member {pseudo} has not consented to {category} data for {}: {} (members decide at /v1/coops/{}/me/consents)",
+                s.plugin, declared.purpose, s.coop_slug
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
     /// Whether a record under `key` tagged with `member` may be written:
     /// a consent category needs the member's consent, and location data
     /// about a worker needs their open shift.
@@ -762,6 +786,12 @@ impl wit_shifts::Host for CallState {
                 "member {member:?} is not a member id this plugin was given"
             ))));
         };
+        if let Err(e) = self
+            .data_read_allowed("work-activity", member_id, &member)
+            .await?
+        {
+            return Ok(Err(e));
+        }
         let now = s.clock.now_ms();
         match crate::shifts::current(&s.db, s.actor.coop_id, member_id).await {
             Ok(shift) => Ok(Ok(shift.map(|sh| wit_shifts::OpenShift {
@@ -883,6 +913,12 @@ impl wit_ratings::Host for CallState {
                 "member {worker:?} is not a member id this plugin was given"
             ))));
         };
+        if let Err(e) = self
+            .data_read_allowed("ratings", worker_id, &worker)
+            .await?
+        {
+            return Ok(Err(e));
+        }
         let now = s.clock.now_ms();
         match crate::ratings::summary(&s.db, s.actor.coop_id, worker_id, 0, now).await {
             Ok(sum) => Ok(Ok(wit_ratings::RatingSummary {
