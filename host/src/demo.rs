@@ -31,31 +31,17 @@ pub async fn seed(app: &App, dir: &Path) -> anyhow::Result<()> {
             continue;
         }
         let coop = identity::create_coop(&app.db, &*app.clock, slug, name).await?;
-        let people = [
-            (ADMIN_EMAIL, "Demo Admin", vec!["admin", "member"]),
-            ("alice@demo.coop", "Alice", vec!["worker", "member"]),
-            ("bob@demo.coop", "Bob", vec!["worker", "member"]),
-        ];
-        for (email, display_name, roles) in people {
-            identity::add_member(
-                &app.db,
-                &*app.clock,
-                &coop,
-                NewMember {
-                    email: email.into(),
-                    display_name: display_name.into(),
-                    password: Some(PASSWORD.into()),
-                    roles: roles.into_iter().map(String::from).collect(),
-                    college: None,
-                },
-            )
-            .await?;
-        }
-        let bytes =
-            std::fs::read(&wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
-        let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
-            .with_context(|| format!("failed to read the manifest beside {}", wasm.display()))?;
-        plugins::install(app, &coop, &bytes, &manifest, &Default::default()).await?;
+        add_people(
+            app,
+            &coop,
+            &[
+                (ADMIN_EMAIL, "Demo Admin", &["admin", "member"]),
+                ("alice@demo.coop", "Alice", &["worker", "member"]),
+                ("bob@demo.coop", "Bob", &["worker", "member"]),
+            ],
+        )
+        .await?;
+        install_beside(app, &coop, &wasm).await?;
         seed_money(app, coop.id).await?;
         println!(
             "demo coop {slug} ready: log in as {ADMIN_EMAIL} (or alice@demo.coop, bob@demo.coop) with password {PASSWORD}"
@@ -79,45 +65,29 @@ async fn seed_delivery(app: &App, dir: &Path) -> anyhow::Result<()> {
     }
     let coop =
         identity::create_coop(&app.db, &*app.clock, SLUG, "Vélo Lyon (demo delivery coop)").await?;
-    let people = [
-        (
-            "admin@velo.coop",
-            "Vélo Admin",
-            vec!["admin", "dispatcher", "member"],
-        ),
-        (
-            "shop@velo.coop",
-            "Boulangerie du Rhône",
-            vec!["merchant", "member"],
-        ),
-        ("ana@velo.coop", "Ana", vec!["worker", "member"]),
-        ("ben@velo.coop", "Ben", vec!["worker", "member"]),
-        ("chloe@velo.coop", "Chloé", vec!["worker", "member"]),
-    ];
-    let mut admin = None;
-    for (email, display_name, roles) in people {
-        let m = identity::add_member(
-            &app.db,
-            &*app.clock,
-            &coop,
-            NewMember {
-                email: email.into(),
-                display_name: display_name.into(),
-                password: Some(PASSWORD.into()),
-                roles: roles.into_iter().map(String::from).collect(),
-                college: None,
-            },
-        )
-        .await?;
-        admin.get_or_insert(m);
-    }
-    let bytes =
-        std::fs::read(&wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
-    let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
-        .with_context(|| format!("failed to read the manifest beside {}", wasm.display()))?;
-    plugins::install(app, &coop, &bytes, &manifest, &Default::default()).await?;
+    let added = add_people(
+        app,
+        &coop,
+        &[
+            (
+                "admin@velo.coop",
+                "Vélo Admin",
+                &["admin", "dispatcher", "member"],
+            ),
+            (
+                "shop@velo.coop",
+                "Boulangerie du Rhône",
+                &["merchant", "member"],
+            ),
+            ("ana@velo.coop", "Ana", &["worker", "member"]),
+            ("ben@velo.coop", "Ben", &["worker", "member"]),
+            ("chloe@velo.coop", "Chloé", &["worker", "member"]),
+        ],
+    )
+    .await?;
+    install_beside(app, &coop, &wasm).await?;
     seed_money(app, coop.id).await?;
-    let admin = admin.expect("the admin was added first");
+    let admin = &added[0];
     let actor = crate::identity::Actor {
         coop_id: coop.id,
         member_id: Some(admin.id),
@@ -144,6 +114,47 @@ async fn seed_delivery(app: &App, dir: &Path) -> anyhow::Result<()> {
     println!(
         "demo coop {SLUG} ready (bike delivery): log in as admin@velo.coop (dispatcher), shop@velo.coop (merchant), ana@velo.coop, ben@velo.coop or chloe@velo.coop (couriers) with password {PASSWORD}"
     );
+    Ok(())
+}
+
+/// Add demo members (email, name, roles) with the demo password.
+async fn add_people(
+    app: &App,
+    coop: &crate::identity::Coop,
+    people: &[(&str, &str, &[&str])],
+) -> anyhow::Result<Vec<crate::identity::Member>> {
+    let mut added = Vec::new();
+    for (email, display_name, roles) in people {
+        added.push(
+            identity::add_member(
+                &app.db,
+                &*app.clock,
+                coop,
+                NewMember {
+                    email: (*email).into(),
+                    display_name: (*display_name).into(),
+                    password: Some(PASSWORD.into()),
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                    college: None,
+                },
+            )
+            .await?,
+        );
+    }
+    Ok(added)
+}
+
+/// Install the component `wasm` with the manifest beside it (`.toml`).
+async fn install_beside(
+    app: &App,
+    coop: &crate::identity::Coop,
+    wasm: &Path,
+) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(wasm).with_context(|| format!("failed to read {}", wasm.display()))?;
+    let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
+        .with_context(|| format!("failed to read the manifest beside {}", wasm.display()))?;
+    plugins::install(app, coop, &bytes, &manifest, &Default::default()).await?;
     Ok(())
 }
 
