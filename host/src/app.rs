@@ -58,6 +58,10 @@ pub struct App {
     public_url: RwLock<Option<String>>,
     /// Where this host stores data, for the transparency page.
     data_location: RwLock<crate::transparency::DataLocation>,
+    /// The audit log's queue and batch writer.
+    pub audit: Arc<crate::audit::Audit>,
+    /// The database holding the audit log (see [`Db::audit_db`]).
+    pub audit_db: Db,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -69,6 +73,8 @@ impl App {
     /// A host over `db`.
     pub async fn new(db: Db, clock: SharedClock, engine: Arc<Engine>) -> Result<Arc<App>> {
         let secret = host_secret(&db).await?;
+        let audit_db = db.audit_db().await?;
+        let audit = crate::audit::Audit::start(audit_db.clone());
         Ok(Arc::new(App {
             db,
             clock,
@@ -82,6 +88,8 @@ impl App {
             bindings: RwLock::new(HashMap::new()),
             public_url: RwLock::new(None),
             data_location: RwLock::new(Default::default()),
+            audit,
+            audit_db,
         }))
     }
 
@@ -308,6 +316,8 @@ impl App {
     ///
     /// The manifest's access rules are enforced before anything is
     /// instantiated.
+    ///
+    /// Every call is audited, whatever its outcome (see [`crate::audit`]).
     pub async fn call(
         &self,
         coop: &Coop,
@@ -316,8 +326,60 @@ impl App {
         function: &str,
         args: &Value,
     ) -> Result<Value, CallFailure> {
+        let started = std::time::Instant::now();
+        let caller = if actor.member_id.is_some() {
+            "member"
+        } else if actor.service_key.is_some() {
+            "service"
+        } else if actor.operator {
+            "host"
+        } else {
+            "anonymous"
+        };
+        let member = actor.member_id;
+        let mut plugin_name = None;
+        let result = self
+            .call_unaudited(coop, actor, interface, function, args, &mut plugin_name)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(CallFailure::Call(e)) => e.label().to_string(),
+            Err(CallFailure::Service(e)) => e.code().to_string(),
+        };
+        self.audit.record(crate::audit::Item {
+            coop_id: coop.id,
+            kind: "plugin.call".into(),
+            body: serde_json::json!({
+                "plugin": plugin_name,
+                "interface": interface,
+                "function": function,
+                "outcome": outcome,
+                "duration_us": u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "caller": caller,
+            }),
+            member_id: member,
+            at: self.clock.now_ms(),
+        });
+        result
+    }
+
+    /// Wait until every audit item queued so far is written.
+    pub async fn flush_audit(&self) {
+        self.audit.flush().await;
+    }
+
+    async fn call_unaudited(
+        &self,
+        coop: &Coop,
+        actor: Actor,
+        interface: &str,
+        function: &str,
+        args: &Value,
+        plugin_name: &mut Option<String>,
+    ) -> Result<Value, CallFailure> {
         let plugin_id = self.bound_plugin(coop.id, interface).await?;
         let plugin = self.plugin(plugin_id).await?;
+        *plugin_name = Some(plugin.name.clone());
         if !plugin.has_function(interface, function) {
             return Err(
                 Error::NotFound(format!("{interface} has no function {function:?}")).into(),

@@ -43,3 +43,19 @@ impl From<sqlx::Error> for Error {
         Error::Internal(anyhow::Error::new(e).context("database error"))
     }
 }
+
+impl Error {
+    /// The error's code, as the API names it (`access-denied`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad-request",
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::Forbidden(_) => "access-denied",
+            Error::NotFound(_) => "not-found",
+            Error::Conflict(_) => "conflict",
+            Error::Invalid(_) => "invalid",
+            Error::TooManyRequests { .. } => "too-many-requests",
+            Error::Internal(_) => "internal",
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod backup;
 pub mod chain;
 pub mod cli;

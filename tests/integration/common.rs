@@ -150,6 +150,8 @@ impl TestHost {
 
     /// Drop the PostgreSQL schema (SQLite files go with the temp dir).
     pub async fn finish(mut self) {
+        // The audit writer appends in the background: let it finish first.
+        self.app.flush_audit().await;
         self.app.db.pool.close().await;
         if let Some((base, schema)) = self.cleanup.take() {
             let pool = sqlx::AnyPool::connect(&base).await.expect("postgres");

@@ -3,6 +3,7 @@
 
 mod api;
 mod appeals;
+mod audit;
 mod backup;
 mod chain;
 mod cli;

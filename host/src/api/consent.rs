@@ -105,6 +105,13 @@ async fn set_consent(
         at: now,
     };
     consent::set(&app.db, coop.id, member, &decision).await?;
+    app.audit.record(crate::audit::Item {
+        coop_id: coop.id,
+        kind: "consent.change".into(),
+        body: json!({"plugin": plugin, "category": category, "given": b.given}),
+        member_id: Some(member),
+        at: now,
+    });
     Ok(Json(json!({
         "plugin": plugin,
         "category": category,

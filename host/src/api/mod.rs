@@ -1,5 +1,6 @@
 //! The JSON API: the only code that knows HTTP request shapes (axum).
 
+mod audit;
 mod consent;
 mod credentials;
 mod error;
@@ -107,6 +108,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(credentials::routes())
         .merge(ratings::routes())
         .merge(consent::routes())
+        .merge(audit::routes())
         .merge(export::routes())
         .merge(transparency::routes())
         .merge(governance::routes())
@@ -123,13 +125,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serve the API on `listener` until Ctrl-C.
+/// Serve the API on `listener` until Ctrl-C, then write the audit items
+/// still queued.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    let served = axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
-        .await
+        .await;
+    app.flush_audit().await;
+    served
 }
 
 /// The caller's credentials, from `Authorization: Bearer ...`; none means

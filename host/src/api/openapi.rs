@@ -362,6 +362,24 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/coops/{coop}/audit",
+        summary: "The audit log (hash chain `audit`): every plugin call with caller, outcome and duration, grant and consent changes, admins' reads of members' money (?after=seq&limit=)",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/audit/verify",
+        summary: "Recompute the audit log's hash chain; reports the first broken entry",
+        access: "coop admins",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/me/audit",
+        summary: "The audit entries about the caller: their calls, their consent changes, admins' reads of their data",
+        access: "the member",
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/coops/{coop}/me/consents",
         summary: "Every personal-data category of the coop's plugins with its purpose and basis, the caller's consent where the basis is consent, and their history of decisions",
         access: "the member",

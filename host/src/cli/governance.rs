@@ -32,14 +32,29 @@ pub(super) enum DecisionsCommand {
 }
 
 pub(super) async fn run(settings: &Settings, cmd: DecisionsCommand) -> anyhow::Result<()> {
+    run_chain(settings, cmd, DECISIONS, "decision log").await
+}
+
+/// `list` and `verify` of one hash chain (`decisions`, `audit`).
+pub(super) async fn run_chain(
+    settings: &Settings,
+    cmd: DecisionsCommand,
+    chain_name: &str,
+    label: &str,
+) -> anyhow::Result<()> {
     let app = open(settings).await?;
     match cmd {
         DecisionsCommand::Verify { coop } => {
             let coop = identity::find_coop(&app.db, &coop).await?;
-            let v = chain::verify(&app.db, DECISIONS, coop.id).await?;
+            let db = if chain_name == crate::audit::AUDIT {
+                &app.audit_db
+            } else {
+                &app.db
+            };
+            let v = chain::verify(db, chain_name, coop.id).await?;
             if v.ok {
                 println!(
-                    "decision log of {} verified: {} entries, head {}",
+                    "{label} of {} verified: {} entries, head {}",
                     coop.slug, v.entries, v.head
                 );
                 Ok(())
@@ -49,14 +64,19 @@ pub(super) async fn run(settings: &Settings, cmd: DecisionsCommand) -> anyhow::R
                     .map(|p| (p.seq, p.reason))
                     .unwrap_or((0, "unknown problem".into()));
                 anyhow::bail!(
-                    "decision log of {} does NOT verify at entry {seq}: {reason}",
+                    "{label} of {} does NOT verify at entry {seq}: {reason}",
                     coop.slug
                 )
             }
         }
         DecisionsCommand::List { coop, after, limit } => {
             let coop = identity::find_coop(&app.db, &coop).await?;
-            for e in chain::list(&app.db, DECISIONS, coop.id, after, limit).await? {
+            let db = if chain_name == crate::audit::AUDIT {
+                &app.audit_db
+            } else {
+                &app.db
+            };
+            for e in chain::list(db, chain_name, coop.id, after, limit).await? {
                 println!("{}\t{}\t{}\t{}\t{}", e.seq, e.at, e.kind, e.hash, e.body);
             }
             Ok(())

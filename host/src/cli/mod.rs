@@ -79,6 +79,10 @@ enum Command {
     /// The coop's decision log: list and verify its hash chain.
     #[command(subcommand)]
     Decisions(governance::DecisionsCommand),
+    /// The audit log (every plugin call, grant and consent change, admins'
+    /// reads of members' money): list it, or verify its hash chain.
+    #[command(subcommand)]
+    Audit(governance::DecisionsCommand),
     /// The coop's money: ledger balances and checks, bank details, payout
     /// runs, floor runs, statements.
     #[command(subcommand)]
@@ -417,6 +421,8 @@ pub async fn main() -> anyhow::Result<()> {
             let kind = crate::governance::rules::Kind::Plugin;
             crate::governance::proposals::direct_allowed(&app.db, coop.id, &host, kind).await?;
             let report = plugins::install(&app, &coop, &bytes, &manifest, &opts).await?;
+            // The grant change is audited by a background writer: wait for it.
+            app.flush_audit().await;
             crate::governance::proposals::record_direct(
                 &app.db,
                 coop.id,
@@ -576,6 +582,9 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Money(cmd) => money::run(&settings, cmd).await,
         Command::Credential(cmd) => credential::run(&settings, cmd).await,
         Command::Decisions(cmd) => governance::run(&settings, cmd).await,
+        Command::Audit(cmd) => {
+            governance::run_chain(&settings, cmd, crate::audit::AUDIT, "audit log").await
+        }
         Command::Governance(cmd) => governance::run_governance(&settings, cmd).await,
         Command::ImpactSummary { coop } => {
             let app = open(&settings).await?;

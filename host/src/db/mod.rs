@@ -35,12 +35,18 @@ pub struct Db {
     /// SQLite has one writer: commits of plugin calls queue here instead of
     /// failing with `SQLITE_BUSY` under contention.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The URL it was opened with.
+    url: String,
 }
 
 impl Db {
     /// Connect to `url` (`sqlite://PATH` or `postgres://...`) and run the
     /// embedded migrations for that backend.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        Db::open(url, true).await
+    }
+
+    async fn open(url: &str, foreign_keys: bool) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -58,13 +64,15 @@ impl Db {
                     .disable_statement_logging();
                 let pool = AnyPoolOptions::new()
                     .max_connections(8)
-                    .after_connect(|conn, _meta| {
+                    .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             use sqlx::Executor;
                             // Per connection; the journal mode is set once below.
-                            conn.execute(
-                                "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
+                            conn.execute(if foreign_keys {
+                                "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                            } else {
+                                "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF;"
+                            })
                             .await?;
                             Ok(())
                         })
@@ -104,7 +112,21 @@ impl Db {
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            url: url.to_string(),
         })
+    }
+
+    /// The database of the audit log. On PostgreSQL, this one. On SQLite, a
+    /// file of its own beside this one (`NAME-audit.db`): SQLite has one
+    /// writer per file, and the audit writer must never hold up, or be held
+    /// up by, the writes it records.
+    pub async fn audit_db(&self) -> anyhow::Result<Db> {
+        match self.backend {
+            Backend::Postgres => Ok(self.clone()),
+            // Its chains name coops that live in the main file: no foreign
+            // keys there.
+            Backend::Sqlite => Db::open(&audit_sibling(&self.url), false).await,
+        }
     }
 
     /// Begin a transaction that will write to the store of `(coop, plugin)`,
@@ -131,6 +153,25 @@ impl Db {
                 .context("failed to lock plugin namespace")?;
         }
         Ok(NamespaceTx { tx, _guard: guard })
+    }
+}
+
+/// The SQLite URL of the audit database beside `url`'s file.
+fn audit_sibling(url: &str) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    if path.contains(":memory:") {
+        return url.to_string();
+    }
+    let audit = match path.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-audit.db"),
+        None => format!("{path}-audit"),
+    };
+    match query {
+        Some(q) => format!("{audit}?{q}"),
+        None => audit,
     }
 }
 
@@ -239,5 +280,27 @@ mod tests {
         assert_ne!(namespace_lock_id(1, "a"), namespace_lock_id(2, "a"));
         assert_ne!(namespace_lock_id(1, "a"), namespace_lock_id(1, "b"));
         assert_eq!(namespace_lock_id(7, "x"), namespace_lock_id(7, "x"));
+    }
+}
+
+#[cfg(test)]
+mod audit_sibling_tests {
+    use super::audit_sibling;
+
+    #[test]
+    fn the_audit_file_sits_beside_the_main_one() {
+        assert_eq!(
+            audit_sibling("sqlite://data/coophost.db"),
+            "sqlite://data/coophost-audit.db"
+        );
+        assert_eq!(
+            audit_sibling("sqlite:///tmp/x/test.db?mode=rwc"),
+            "sqlite:///tmp/x/test-audit.db?mode=rwc"
+        );
+        assert_eq!(
+            audit_sibling("sqlite://data/main"),
+            "sqlite://data/main-audit"
+        );
+        assert_eq!(audit_sibling("sqlite::memory:"), "sqlite::memory:");
     }
 }

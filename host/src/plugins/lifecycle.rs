@@ -275,6 +275,14 @@ pub async fn install(
     // Events from now on reach it (if it subscribes); not the history.
     crate::events::delivery::start_cursor(app, id).await?;
     tracing::info!(coop = %coop.slug, plugin = %name, version = %manifest.plugin.version, sha256 = %sha, "plugin installed");
+    app.audit.record(crate::audit::Item {
+        coop_id: coop.id,
+        kind: "grant.change".into(),
+        body: serde_json::json!({"plugin": name, "version": manifest.plugin.version,
+            "sha256": sha, "granted": granted, "replaced": previous.as_ref().map(|p| &p.version)}),
+        member_id: None,
+        at: now,
+    });
     Ok(InstallReport {
         plugin: get(&app.db, coop.id, &name).await?,
         inspection,

@@ -1,0 +1,209 @@
+//! The audit log: every plugin call a client makes (caller, coop, plugin,
+//! function, outcome, duration), every grant change and every consent
+//! change, in the append-only hash chain `audit` of each coop (the same
+//! mechanism as the decision log). Members read the entries about them.
+//!
+//! Off the hot path: a call only pushes an item into a bounded queue; a
+//! background writer appends them in batches, one write transaction per
+//! coop per batch, outside the audited call's transaction, so a failed call
+//! is audited too. If the queue is full the item is dropped and counted;
+//! the next batch of that coop records an `audit.gap` entry with the count,
+//! so a gap is visible in the chain itself. The member a call or change is
+//! about is a personal field beside the chain (erasable without breaking
+//! verification) and a row of `audit_subjects`, which is what a member's
+//! own listing reads.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::chain::{self, Entry, NewEntry};
+use crate::db::Db;
+use crate::error::Result;
+
+/// The chain's name.
+pub const AUDIT: &str = "audit";
+/// Items waiting for the writer at most; beyond, they are dropped and
+/// counted (`audit.gap`).
+pub const QUEUE: usize = 10_000;
+/// Items appended per batch at most.
+pub const BATCH: usize = 500;
+
+/// One thing to audit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    /// The coop.
+    pub coop_id: i64,
+    /// `plugin.call`, `grant.change`, `consent.change`, ...
+    pub kind: String,
+    /// What is hashed into the chain (no personal data).
+    pub body: Value,
+    /// The member it is about, if any (kept beside the chain).
+    pub member_id: Option<i64>,
+    /// When, ms since the epoch.
+    pub at: i64,
+}
+
+enum Msg {
+    Item(Item),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The audit queue and its writer.
+pub struct Audit {
+    tx: mpsc::Sender<Msg>,
+    dropped: Mutex<HashMap<i64, u64>>,
+    dropped_total: AtomicU64,
+}
+
+impl Audit {
+    /// A queue whose writer appends to `db`. Must be called inside a tokio
+    /// runtime (the writer is a task).
+    pub fn start(db: Db) -> std::sync::Arc<Audit> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let audit = std::sync::Arc::new(Audit {
+            tx,
+            dropped: Mutex::new(HashMap::new()),
+            dropped_total: AtomicU64::new(0),
+        });
+        tokio::spawn(writer(db, rx, std::sync::Arc::downgrade(&audit)));
+        audit
+    }
+
+    /// Queue `item`; never waits. A full queue drops it and counts it.
+    pub fn record(&self, item: Item) {
+        let coop = item.coop_id;
+        if self.tx.try_send(Msg::Item(item)).is_err() {
+            self.dropped_total.fetch_add(1, Ordering::Relaxed);
+            *self
+                .dropped
+                .lock()
+                .expect("audit drops poisoned")
+                .entry(coop)
+                .or_default() += 1;
+        }
+    }
+
+    /// Items dropped since start because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// Wait until everything queued before this call is written.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    fn take_dropped(&self) -> HashMap<i64, u64> {
+        std::mem::take(&mut *self.dropped.lock().expect("audit drops poisoned"))
+    }
+}
+
+async fn writer(db: Db, mut rx: mpsc::Receiver<Msg>, audit: std::sync::Weak<Audit>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Item(i) => batch.push(i),
+                Msg::Flush(f) => flushes.push(f),
+            }
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let gaps = audit
+            .upgrade()
+            .map(|a| a.take_dropped())
+            .unwrap_or_default();
+        for (coop, n) in gaps {
+            batch.push(Item {
+                coop_id: coop,
+                kind: "audit.gap".into(),
+                body: json!({"dropped": n, "reason": "the audit queue was full"}),
+                member_id: None,
+                at: batch.last().map_or(0, |i: &Item| i.at),
+            });
+        }
+        if let Err(e) = write_batch(&db, &batch).await {
+            tracing::error!(error = %format!("{e:#}"), items = batch.len(), "audit batch failed; retrying once");
+            if let Err(e) = write_batch(&db, &batch).await {
+                tracing::error!(error = %format!("{e:#}"), items = batch.len(), "audit batch lost");
+            }
+        }
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+}
+
+/// Append `items`, one write transaction per coop, in order.
+async fn write_batch(db: &Db, items: &[Item]) -> Result<()> {
+    let mut coops: Vec<i64> = items.iter().map(|i| i.coop_id).collect();
+    coops.sort_unstable();
+    coops.dedup();
+    for coop in coops {
+        let mut tx = db.begin_write().await?;
+        for item in items.iter().filter(|i| i.coop_id == coop) {
+            let entry = NewEntry {
+                kind: item.kind.clone(),
+                body: item.body.clone(),
+                personal: item.member_id.map(|m| json!({"member": m})),
+            };
+            let stored = chain::append_in(&mut tx, AUDIT, coop, &entry, item.at).await?;
+            if let Some(m) = item.member_id {
+                sqlx::query(
+                    "INSERT INTO audit_subjects (coop_id, seq, member_id) VALUES ($1, $2, $3)",
+                )
+                .bind(coop)
+                .bind(stored.seq)
+                .bind(m)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// The entries about `member_id`, after `after_seq`, at most `limit`.
+pub async fn about(
+    db: &Db,
+    coop_id: i64,
+    member_id: i64,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<Entry>> {
+    let seqs: Vec<i64> = sqlx::query(
+        "SELECT seq FROM audit_subjects WHERE coop_id = $1 AND member_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+    )
+    .bind(coop_id)
+    .bind(member_id)
+    .bind(after_seq)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        if let Some(e) = chain::list(db, AUDIT, coop_id, seq - 1, 1)
+            .await?
+            .into_iter()
+            .next()
+        {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
