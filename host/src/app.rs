@@ -363,6 +363,33 @@ impl App {
         result
     }
 
+    /// Audit a call the host itself made into a plugin (an event delivery,
+    /// a timer), like a client's call, with caller `host`.
+    pub fn audit_host_call(
+        &self,
+        coop_id: i64,
+        plugin: &str,
+        interface: &str,
+        function: &str,
+        outcome: &str,
+        started: std::time::Instant,
+    ) {
+        self.audit.record(crate::audit::Item {
+            coop_id,
+            kind: "plugin.call".into(),
+            body: serde_json::json!({
+                "plugin": plugin,
+                "interface": interface,
+                "function": function,
+                "outcome": outcome,
+                "duration_us": u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "caller": "host",
+            }),
+            member_id: None,
+            at: self.clock.now_ms(),
+        });
+    }
+
     /// Wait until every audit item queued so far is written.
     pub async fn flush_audit(&self) {
         self.audit.flush().await;

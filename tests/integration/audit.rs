@@ -162,6 +162,42 @@ async fn calls_grants_consents_and_reads_are_audited_and_verifiable() {
             .await;
         assert_eq!(kinds(&his), ["plugin.call"], "{his}");
 
+        // Calls the host makes into a plugin (a timer here) are audited too.
+        let now = coophost::clock::Clock::now_ms(&*host.app.clock);
+        let (s, b) = host
+            .call(
+                "aud",
+                Some(&ana),
+                IFACE,
+                "set-timer",
+                json!({"at": now, "payload": "hello"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        host.app.run_jobs_once("test-host").await.unwrap();
+        host.app.flush_audit().await;
+        let (_, all2) = host
+            .request(
+                Method::GET,
+                "/v1/coops/aud/audit?limit=100",
+                Some(&admin),
+                None,
+            )
+            .await;
+        let timer = all2["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["body"]["function"] == "on-timer")
+            .unwrap_or_else(|| panic!("no on-timer entry: {all2}"));
+        assert_eq!(
+            (
+                timer["body"]["caller"].clone(),
+                timer["body"]["outcome"].clone()
+            ),
+            (json!("host"), json!("ok"))
+        );
+
         // Verified by the API and the CLI; erasing personal fields keeps it
         // so; tampering with a body is caught by both.
         let cli = |args: &[&str]| {

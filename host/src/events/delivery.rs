@@ -139,6 +139,7 @@ async fn deliver_to(app: &App, plugin_id: i64, coop_id: i64) -> Result<usize> {
             let args = json!({"event": {"id": id, "source": source, "topic": topic,
                 "payload": payload_text, "member": member, "at": at}});
             let scope = app.scope(&coop, &loaded, Actor::host(coop_id));
+            let started = std::time::Instant::now();
             let outcome = runtime::call(
                 &app.engine,
                 &loaded,
@@ -148,6 +149,14 @@ async fn deliver_to(app: &App, plugin_id: i64, coop_id: i64) -> Result<usize> {
                 &args,
             )
             .await;
+            app.audit_host_call(
+                coop_id,
+                &loaded.name,
+                SUBSCRIBER_INTERFACE,
+                "on-event",
+                outcome.as_ref().map_or_else(|e| e.label(), |_| "ok"),
+                started,
+            );
             if let Err(e) = outcome {
                 attempts += 1;
                 let message: String = e.to_string().chars().take(2000).collect();

@@ -134,7 +134,8 @@ pub async fn run(app: &App, job: &Job) -> Result<()> {
     }
     let coop = crate::identity::find_coop_by_id(&app.db, coop_id).await?;
     let scope = app.scope(&coop, &loaded, Actor::host(coop_id));
-    runtime::call(
+    let started = std::time::Instant::now();
+    let outcome = runtime::call(
         &app.engine,
         &loaded,
         scope,
@@ -142,7 +143,15 @@ pub async fn run(app: &App, job: &Job) -> Result<()> {
         "on-timer",
         &json!({"id": job.payload["id"], "payload": job.payload["payload"]}),
     )
-    .await
-    .map_err(|e| Error::Conflict(format!("on-timer of {plugin} failed: {e}")))?;
+    .await;
+    app.audit_host_call(
+        coop_id,
+        plugin,
+        HANDLER_INTERFACE,
+        "on-timer",
+        outcome.as_ref().map_or_else(|e| e.label(), |_| "ok"),
+        started,
+    );
+    outcome.map_err(|e| Error::Conflict(format!("on-timer of {plugin} failed: {e}")))?;
     Ok(())
 }
