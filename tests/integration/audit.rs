@@ -95,6 +95,15 @@ async fn calls_grants_consents_and_reads_are_audited_and_verifiable() {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/aud/members/{ana_id}/status"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
         host.app.flush_audit().await;
 
         let (s, all) = host
@@ -151,6 +160,7 @@ async fn calls_grants_consents_and_reads_are_audited_and_verifiable() {
             k,
             [
                 "consent.change",
+                "data.access",
                 "data.access",
                 "plugin.call",
                 "plugin.call"

@@ -416,9 +416,9 @@ async fn statement_for(
     Ok(statements::statement(&app.db, coop_id, member, period, now).await?)
 }
 
-/// Audit an admin's or the operator's read of a member's money (a
+/// Audit an admin's or the operator's read of a member's data (a
 /// member's own reads are not).
-fn audit_access(app: &App, actor: &Actor, member: i64, what: &str, now: i64) {
+pub(super) fn audit_access(app: &App, actor: &Actor, member: i64, what: &str, now: i64) {
     if actor.member_id == Some(member) && !actor.operator {
         return;
     }
