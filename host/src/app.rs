@@ -346,47 +346,50 @@ impl App {
             Err(CallFailure::Call(e)) => e.label().to_string(),
             Err(CallFailure::Service(e)) => e.code().to_string(),
         };
-        self.audit.record(crate::audit::Item {
+        self.audit_call(crate::audit::Call {
             coop_id: coop.id,
-            kind: "plugin.call".into(),
-            body: serde_json::json!({
-                "plugin": plugin_name,
-                "interface": interface,
-                "function": function,
-                "outcome": outcome,
-                "duration_us": u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                "caller": caller,
-            }),
+            plugin: plugin_name.as_deref(),
+            interface,
+            function,
+            outcome: &outcome,
+            started,
+            caller,
             member_id: member,
-            at: self.clock.now_ms(),
         });
         result
     }
 
-    /// Audit a call the host itself made into a plugin (an event delivery,
-    /// a timer), like a client's call, with caller `host`.
-    pub fn audit_host_call(
-        &self,
-        coop_id: i64,
-        plugin: &str,
-        interface: &str,
-        function: &str,
-        outcome: &str,
-        started: std::time::Instant,
-    ) {
+    /// Audit a plugin call: a client's (from [`App::call`]) or the host's
+    /// own (an event delivery, a timer; caller `host`).
+    pub fn audit_call(&self, c: crate::audit::Call<'_>) {
         self.audit.record(crate::audit::Item {
-            coop_id,
+            coop_id: c.coop_id,
             kind: "plugin.call".into(),
             body: serde_json::json!({
-                "plugin": plugin,
-                "interface": interface,
-                "function": function,
-                "outcome": outcome,
-                "duration_us": u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                "caller": "host",
+                "plugin": c.plugin,
+                "interface": c.interface,
+                "function": c.function,
+                "outcome": c.outcome,
+                "duration_us": u64::try_from(c.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "caller": c.caller,
             }),
-            member_id: None,
+            member_id: c.member_id,
             at: self.clock.now_ms(),
+        });
+    }
+
+    /// Audit an admin's or the operator's read of a member's data (a
+    /// member's own reads are not).
+    pub fn audit_access(&self, actor: &Actor, member: i64, what: &str, now: i64) {
+        if actor.member_id == Some(member) && !actor.operator {
+            return;
+        }
+        self.audit.record(crate::audit::Item {
+            coop_id: actor.coop_id,
+            kind: "data.access".into(),
+            body: serde_json::json!({"what": what, "reader": actor.member_id, "operator": actor.operator}),
+            member_id: Some(member),
+            at: now,
         });
     }
 

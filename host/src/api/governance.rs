@@ -379,7 +379,7 @@ async fn status_history(
         .into());
     }
     let m = identity::get_member(&app.db, coop.id, member).await?;
-    super::money::audit_access(&app, &actor, member, "status history", app.clock.now_ms());
+    app.audit_access(&actor, member, "status history", app.clock.now_ms());
     Ok(Json(json!({
         "member": member,
         "status": m.status,

@@ -522,36 +522,16 @@ async fn get_algorithm(
     let coop = app.coop(&slug).await?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let manifest = &installed.manifest;
-    let Some(card) = &manifest.algorithm else {
+    let values = plugins::config_values(&app.db, coop.id, manifest).await?;
+    let Some(card) = plugins::algorithm_card(manifest, &values) else {
         return Err(Error::NotFound(format!("plugin {name} publishes no algorithm card")).into());
     };
-    let values = plugins::config_values(&app.db, coop.id, manifest).await?;
-    let named: Vec<String> = match card.get("parameters").and_then(|p| p.as_array()) {
-        Some(list) => list
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        None => manifest.config.keys().cloned().collect(),
-    };
-    let parameters: Vec<Value> = named
-        .iter()
-        .filter_map(|p| {
-            let decl = manifest.config.get(p)?;
-            Some(json!({
-                "name": p,
-                "value": values.get(p),
-                "description": decl.description,
-            }))
-        })
-        .collect();
-    let mut text = card.clone();
-    text.remove("parameters");
     Ok(Json(json!({
         "coop": coop.slug,
         "plugin": manifest.plugin.name,
         "version": manifest.plugin.version,
-        "card": text,
-        "parameters": parameters,
+        "card": card["card"],
+        "parameters": card["parameters"],
     })))
 }
 

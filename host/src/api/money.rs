@@ -161,7 +161,7 @@ async fn account_history(
     let now = app.clock.now_ms();
     if let AccountKind::MemberWallet(member) = kind {
         access::record(&app.db, &actor, member, "wallet history", now).await?;
-        audit_access(&app, &actor, member, "wallet history", now);
+        app.audit_access(&actor, member, "wallet history", now);
     }
     let entries = repo::history(&app.db, coop.id, &kind, q.limit.unwrap_or(100)).await?;
     let balances: Vec<Value> = repo::balances(&app.db, coop.id)
@@ -412,23 +412,8 @@ async fn statement_for(
 ) -> ApiResult<statements::Statement> {
     let now = app.clock.now_ms();
     access::record(&app.db, actor, member, &format!("statement {period}"), now).await?;
-    audit_access(app, actor, member, &format!("statement {period}"), now);
+    app.audit_access(actor, member, &format!("statement {period}"), now);
     Ok(statements::statement(&app.db, coop_id, member, period, now).await?)
-}
-
-/// Audit an admin's or the operator's read of a member's data (a
-/// member's own reads are not).
-pub(super) fn audit_access(app: &App, actor: &Actor, member: i64, what: &str, now: i64) {
-    if actor.member_id == Some(member) && !actor.operator {
-        return;
-    }
-    app.audit.record(crate::audit::Item {
-        coop_id: actor.coop_id,
-        kind: "data.access".into(),
-        body: json!({"what": what, "reader": actor.member_id, "operator": actor.operator}),
-        member_id: Some(member),
-        at: now,
-    });
 }
 
 async fn all_statements(

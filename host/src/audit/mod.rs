@@ -48,6 +48,26 @@ pub struct Item {
     pub at: i64,
 }
 
+/// A plugin call to audit (see [`crate::app::App::audit_call`]).
+pub struct Call<'a> {
+    /// The coop.
+    pub coop_id: i64,
+    /// The plugin, when the call got as far as finding one.
+    pub plugin: Option<&'a str>,
+    /// The interface called.
+    pub interface: &'a str,
+    /// The function called.
+    pub function: &'a str,
+    /// `ok`, or the failure's label or code.
+    pub outcome: &'a str,
+    /// When the call started.
+    pub started: std::time::Instant,
+    /// `member`, `service`, `anonymous` or `host`.
+    pub caller: &'a str,
+    /// The calling member, if any.
+    pub member_id: Option<i64>,
+}
+
 enum Msg {
     Item(Item),
     Flush(oneshot::Sender<()>),

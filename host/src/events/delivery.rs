@@ -149,14 +149,16 @@ async fn deliver_to(app: &App, plugin_id: i64, coop_id: i64) -> Result<usize> {
                 &args,
             )
             .await;
-            app.audit_host_call(
+            app.audit_call(crate::audit::Call {
                 coop_id,
-                &loaded.name,
-                SUBSCRIBER_INTERFACE,
-                "on-event",
-                outcome.as_ref().map_or_else(|e| e.label(), |_| "ok"),
+                plugin: Some(&loaded.name),
+                interface: SUBSCRIBER_INTERFACE,
+                function: "on-event",
+                outcome: outcome.as_ref().map_or_else(|e| e.label(), |_| "ok"),
                 started,
-            );
+                caller: "host",
+                member_id: None,
+            });
             if let Err(e) = outcome {
                 attempts += 1;
                 let message: String = e.to_string().chars().take(2000).collect();

@@ -229,3 +229,48 @@ pub async fn mark_read(
     }
     Ok(marked)
 }
+
+/// Put a notice from the host in the inbox of each of `members` (once
+/// each), in the caller's transaction.
+pub async fn notify_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    members: &[i64],
+    topic: &str,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<()> {
+    let text = payload.to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for m in members.iter().filter(|m| seen.insert(**m)) {
+        sqlx::query(
+            "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(coop_id)
+        .bind(delivery::HOST_SOURCE)
+        .bind(topic)
+        .bind(&text)
+        .bind(*m)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The active admins of a coop (who are told about flags, appeals and
+/// contested ratings).
+pub async fn admins_in(conn: &mut sqlx::AnyConnection, coop_id: i64) -> Result<Vec<i64>> {
+    let rows = sqlx::query(
+        "SELECT id, roles FROM members WHERE coop_id = $1 AND status = 'active' ORDER BY id",
+    )
+    .bind(coop_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.get::<String, _>(1).split(',').any(|x| x == "admin"))
+        .map(|r| r.get(0))
+        .collect())
+}

@@ -25,8 +25,6 @@ pub mod deactivation;
 pub mod flags;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sqlx::Row;
 
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -59,9 +57,6 @@ pub const MAX_FLAGS_PER_CALL: usize = 20;
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
-
-/// The host's name as the source of its notifications.
-const HOST: &str = crate::events::delivery::HOST_SOURCE;
 
 /// Check the appeal settings of a coop's governance rules.
 pub fn check_appeal_rules(appeal_days: u32, review_days: u32) -> Result<()> {
@@ -167,49 +162,7 @@ pub fn utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", mins / 60, mins % 60)
 }
 
-/// The active admins of a coop (who are told about flags and appeals).
-async fn admins_in(conn: &mut sqlx::AnyConnection, coop_id: i64) -> Result<Vec<i64>> {
-    let rows = sqlx::query(
-        "SELECT id, roles FROM members WHERE coop_id = $1 AND status = 'active' ORDER BY id",
-    )
-    .bind(coop_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .filter(|r| r.get::<String, _>(1).split(',').any(|x| x == "admin"))
-        .map(|r| r.get(0))
-        .collect())
-}
-
-/// Put a notice from the host in the inbox of each of `members` (once
-/// each), in the caller's transaction.
-async fn notify_in(
-    conn: &mut sqlx::AnyConnection,
-    coop_id: i64,
-    members: &[i64],
-    topic: &str,
-    payload: &Value,
-    now: i64,
-) -> Result<()> {
-    let text = payload.to_string();
-    let mut seen = std::collections::BTreeSet::new();
-    for m in members.iter().filter(|m| seen.insert(**m)) {
-        sqlx::query(
-            "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(coop_id)
-        .bind(HOST)
-        .bind(topic)
-        .bind(&text)
-        .bind(*m)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
+pub(crate) use crate::events::{admins_in, notify_in};
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()

@@ -264,6 +264,33 @@ pub async fn set_limits(
     Ok(row.get(0))
 }
 
+/// The algorithm card of `manifest` as published: `{"card": {...},
+/// "parameters": [{name, value, description}]}`, with the values in force
+/// of the parameters it names (its `parameters` list, or every declared
+/// one); `None` when the manifest has no card.
+pub fn algorithm_card(
+    manifest: &Manifest,
+    values: &BTreeMap<String, serde_json::Value>,
+) -> Option<serde_json::Value> {
+    let mut card = manifest.algorithm.clone()?;
+    let named: Vec<String> = match card.get("parameters").and_then(|p| p.as_array()) {
+        Some(list) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        None => manifest.config.keys().cloned().collect(),
+    };
+    card.remove("parameters");
+    let parameters: Vec<serde_json::Value> = named
+        .iter()
+        .filter_map(|p| {
+            let decl = manifest.config.get(p)?;
+            Some(serde_json::json!({"name": p, "value": values.get(p), "description": decl.description}))
+        })
+        .collect();
+    Some(serde_json::json!({"card": card, "parameters": parameters}))
+}
+
 /// Current configuration of a plugin in a coop: the manifest defaults
 /// overlaid with the values the coop set.
 pub async fn config_values(

@@ -144,14 +144,16 @@ pub async fn run(app: &App, job: &Job) -> Result<()> {
         &json!({"id": job.payload["id"], "payload": job.payload["payload"]}),
     )
     .await;
-    app.audit_host_call(
+    app.audit_call(crate::audit::Call {
         coop_id,
-        plugin,
-        HANDLER_INTERFACE,
-        "on-timer",
-        outcome.as_ref().map_or_else(|e| e.label(), |_| "ok"),
+        plugin: Some(plugin),
+        interface: HANDLER_INTERFACE,
+        function: "on-timer",
+        outcome: outcome.as_ref().map_or_else(|e| e.label(), |_| "ok"),
         started,
-    );
+        caller: "host",
+        member_id: None,
+    });
     outcome.map_err(|e| Error::Conflict(format!("on-timer of {plugin} failed: {e}")))?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use sqlx::Row;
 use crate::chain::{self, NewEntry};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::events::{admins_in, notify_in};
 use crate::governance::proposals::DECISIONS;
 use crate::governance::rules;
 
@@ -126,7 +127,7 @@ pub async fn insert_in(
             notify_in(
                 conn,
                 coop_id,
-                r.worker_id,
+                &[r.worker_id],
                 "rating.received",
                 &payload,
                 now_ms,
@@ -134,28 +135,6 @@ pub async fn insert_in(
             .await?;
         }
     }
-    Ok(())
-}
-
-async fn notify_in(
-    conn: &mut sqlx::AnyConnection,
-    coop_id: i64,
-    member_id: i64,
-    topic: &str,
-    payload: &serde_json::Value,
-    now_ms: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
-         VALUES ($1, 'coophost', $2, $3, $4, $5)",
-    )
-    .bind(coop_id)
-    .bind(topic)
-    .bind(payload.to_string())
-    .bind(member_id)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 
@@ -323,26 +302,16 @@ pub async fn contest(
             "rating {id} was contested already"
         )));
     }
-    let admins: Vec<i64> =
-        sqlx::query("SELECT id, roles FROM members WHERE coop_id = $1 AND status = 'active'")
-            .bind(coop_id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .filter(|r| r.get::<String, _>(1).split(',').any(|role| role == "admin"))
-            .map(|r| r.get(0))
-            .collect();
-    for a in admins {
-        notify_in(
-            &mut tx,
-            coop_id,
-            a,
-            "rating.contested",
-            &json!({"rating": id, "message": "A worker contests a rating: review it."}),
-            now_ms,
-        )
-        .await?;
-    }
+    let admins = admins_in(&mut tx, coop_id).await?;
+    notify_in(
+        &mut tx,
+        coop_id,
+        &admins,
+        "rating.contested",
+        &json!({"rating": id, "message": "A worker contests a rating: review it."}),
+        now_ms,
+    )
+    .await?;
     tx.commit().await?;
     chain::append(
         db,
@@ -404,7 +373,7 @@ pub async fn resolve(
     notify_in(
         &mut tx,
         coop_id,
-        rating.worker_id,
+        &[rating.worker_id],
         "rating.reviewed",
         &json!({"rating": id, "outcome": status}),
         now_ms,

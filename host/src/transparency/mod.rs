@@ -140,26 +140,7 @@ pub async fn report(db: &Db, coop: &Coop, location: &DataLocation, now_ms: i64) 
     let mut plugins_out = Vec::new();
     for p in plugins::list(db, coop.id).await? {
         let values = plugins::config_values(db, coop.id, &p.manifest).await?;
-        let card = p.manifest.algorithm.clone().map(|mut card| {
-            let named: Vec<String> = match card.get("parameters").and_then(|v| v.as_array()) {
-                Some(list) => list
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                None => p.manifest.config.keys().cloned().collect(),
-            };
-            card.remove("parameters");
-            let parameters: Vec<Value> = named
-                .iter()
-                .filter_map(|n| {
-                    let decl = p.manifest.config.get(n)?;
-                    Some(
-                        json!({"name": n, "value": values.get(n), "description": decl.description}),
-                    )
-                })
-                .collect();
-            json!({"card": card, "parameters": parameters})
-        });
+        let card = plugins::algorithm_card(&p.manifest, &values);
         plugins_out.push(json!({
             "name": p.name,
             "version": p.version,
