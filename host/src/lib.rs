@@ -30,3 +30,4 @@ pub mod scheduler;
 pub mod shifts;
 pub mod store;
 pub mod transparency;
+pub mod web;

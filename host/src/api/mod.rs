@@ -40,8 +40,18 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The whole API, ready to serve or to test with `oneshot`.
+/// The whole API and the web pages, ready to serve or to test with `oneshot`.
 pub fn router(app: Arc<App>) -> Router {
+    let api = api_router(app.clone());
+    api.clone().merge(
+        crate::web::router(app, api)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(tower_http::trace::TraceLayer::new_for_http()),
+    )
+}
+
+/// The JSON API alone (the web pages call it in process).
+fn api_router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi_json))

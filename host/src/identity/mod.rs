@@ -728,7 +728,7 @@ pub async fn revoke_api_key(db: &Db, clock: &dyn Clock, coop: &Coop, key_id: i64
 }
 
 /// Basic facts about a logged-in user.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct UserInfo {
     /// Email.
     pub email: String,

@@ -1,0 +1,1 @@
+//! Web pages: governance (being written).
