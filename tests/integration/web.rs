@@ -89,6 +89,7 @@ impl<'a> Browser<'a> {
             .uri(path)
             .header(header::COOKIE, self.cookie_header())
             .header(header::ACCEPT_LANGUAGE, &self.accept_language)
+            .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
             .body(Body::empty())
             .unwrap();
         self.send(req).await
@@ -166,6 +167,13 @@ async fn a_member_logs_in_switches_language_and_logs_out() {
                     && c.contains("HttpOnly")
                     && c.contains("SameSite=Lax"))
         );
+        // An unknown path is a page for a browser and JSON for the API.
+        let missing = b.get("/no/such/page").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.body.contains("There is no page at this address."));
+        let (status, body) = host.request(Method::GET, "/no/such/page", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not-found");
         // A member page sends visitors to log in and back.
         let page = b.get("/c/velo/inbox").await;
         assert_eq!(page.status, StatusCode::SEE_OTHER);

@@ -43,10 +43,22 @@ type ApiResult<T> = Result<T, ApiError>;
 /// The whole API and the web pages, ready to serve or to test with `oneshot`.
 pub fn router(app: Arc<App>) -> Router {
     let api = api_router(app.clone());
-    api.clone().merge(
-        crate::web::router(app, api)
+    let in_process = api.clone().fallback(|| async { not_found() });
+    // The web router's fallback answers unknown paths: JSON for API
+    // clients, a page for browsers.
+    api.merge(
+        crate::web::router(app, in_process)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::trace::TraceLayer::new_for_http()),
+    )
+}
+
+/// The JSON answer for a path that is no route.
+pub fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "no such route; see /openapi.json",
     )
 }
 
@@ -123,13 +135,6 @@ fn api_router(app: Arc<App>) -> Router {
         .merge(transparency::routes())
         .merge(governance::routes())
         .merge(moderation::routes())
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "no such route; see /openapi.json",
-            )
-        })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

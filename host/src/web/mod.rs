@@ -81,7 +81,22 @@ pub fn router(app: Arc<App>, api: Router) -> Router {
         .merge(generic::routes())
         .merge(data::routes())
         .merge(transparency::routes())
+        .fallback(not_found)
         .with_state(web)
+}
+
+/// Unknown paths: a page in the visitor's language for browsers, the API's
+/// JSON 404 for everything else.
+async fn not_found(v: Visitor, headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && !v.here.starts_with("/v1/") {
+        layout::error_page(&v, StatusCode::NOT_FOUND, v.t("common.not-found-page"))
+    } else {
+        crate::api::not_found().into_response()
+    }
 }
 
 /// An answer from the in-process API that was not a 2xx.
