@@ -552,3 +552,71 @@ async fn concurrent_appends_lose_nothing() {
         host.finish().await;
     }
 }
+
+/// A batch appended in one go is the same chain as the entries appended one
+/// by one: seqs follow the head, each links to the one before, personal
+/// data goes beside the chain, it verifies, and it crosses insert chunks.
+#[tokio::test]
+async fn a_batch_append_continues_the_chain_entry_by_entry() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let db = &host.app.db;
+        let coop = host.coop("chain-batch").await.id;
+        let single = chain::append(
+            db,
+            AUDIT,
+            coop,
+            &new_entry("one", json!({"n": 0}), None),
+            T0,
+        )
+        .await
+        .unwrap();
+        let batch: Vec<(NewEntry, i64)> = (1..=250)
+            .map(|n| {
+                let personal = (n % 3 == 0).then(|| json!({"member": n}));
+                (new_entry("many", json!({"n": n}), personal), T0 + n)
+            })
+            .collect();
+        let mut tx = db.begin_write().await.unwrap();
+        let stored = chain::append_many_in(&mut tx, AUDIT, coop, &batch)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(stored.len(), 250);
+        assert_eq!(stored[0].seq, 2, "{backend:?}");
+        assert_eq!(stored[0].prev_hash, single.hash);
+        for w in stored.windows(2) {
+            assert_eq!(w[1].seq, w[0].seq + 1);
+            assert_eq!(w[1].prev_hash, w[0].hash);
+        }
+        let last = stored.last().unwrap();
+        assert_eq!(
+            chain::verify(db, AUDIT, coop).await.unwrap(),
+            ok(251, &last.hash)
+        );
+        // Read back, the entries are the ones returned, personal data too.
+        let listed = chain::list(db, AUDIT, coop, 1, 1000).await.unwrap();
+        assert_eq!(listed, stored);
+        let with_personal = listed.iter().filter(|e| e.personal.is_some()).count();
+        assert_eq!(with_personal, 83);
+        // An empty batch changes nothing; a bad entry fails the whole batch.
+        let mut tx = db.begin_write().await.unwrap();
+        assert!(
+            chain::append_many_in(&mut tx, AUDIT, coop, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let bad = vec![
+            (new_entry("fine", json!({}), None), T0),
+            (new_entry("", json!({}), None), T0),
+        ];
+        assert!(matches!(
+            chain::append_many_in(&mut tx, AUDIT, coop, &bad).await,
+            Err(Error::Invalid(_))
+        ));
+        drop(tx);
+        assert_eq!(chain::verify(db, AUDIT, coop).await.unwrap().entries, 251);
+        host.finish().await;
+    }
+}

@@ -32,6 +32,8 @@ pub const AUDIT: &str = "audit";
 pub const QUEUE: usize = 10_000;
 /// Items appended per batch at most.
 pub const BATCH: usize = 500;
+/// Rows per multi-row insert into `audit_subjects`.
+const SUBJECTS_CHUNK: usize = 200;
 
 /// One thing to audit.
 #[derive(Clone, Debug, PartialEq)]
@@ -171,24 +173,41 @@ async fn write_batch(db: &Db, items: &[Item]) -> Result<()> {
     coops.sort_unstable();
     coops.dedup();
     for coop in coops {
-        let mut tx = db.begin_write().await?;
-        for item in items.iter().filter(|i| i.coop_id == coop) {
-            let entry = NewEntry {
-                kind: item.kind.clone(),
-                body: item.body.clone(),
-                personal: item.member_id.map(|m| json!({"member": m})),
-            };
-            let stored = chain::append_in(&mut tx, AUDIT, coop, &entry, item.at).await?;
-            if let Some(m) = item.member_id {
-                sqlx::query(
-                    "INSERT INTO audit_subjects (coop_id, seq, member_id) VALUES ($1, $2, $3)",
+        let mine: Vec<&Item> = items.iter().filter(|i| i.coop_id == coop).collect();
+        let entries: Vec<(NewEntry, i64)> = mine
+            .iter()
+            .map(|item| {
+                (
+                    NewEntry {
+                        kind: item.kind.clone(),
+                        body: item.body.clone(),
+                        personal: item.member_id.map(|m| json!({"member": m})),
+                    },
+                    item.at,
                 )
-                .bind(coop)
-                .bind(stored.seq)
-                .bind(m)
-                .execute(&mut *tx)
-                .await?;
+            })
+            .collect();
+        let mut tx = db.begin_write().await?;
+        let stored = chain::append_many_in(&mut tx, AUDIT, coop, &entries).await?;
+        let subjects: Vec<(i64, i64)> = mine
+            .iter()
+            .zip(&stored)
+            .filter_map(|(item, e)| Some((e.seq, item.member_id?)))
+            .collect();
+        for chunk in subjects.chunks(SUBJECTS_CHUNK) {
+            let mut sql =
+                String::from("INSERT INTO audit_subjects (coop_id, seq, member_id) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
             }
+            let mut q = sqlx::query(&sql);
+            for (seq, member) in chunk {
+                q = q.bind(coop).bind(*seq).bind(*member);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
     }
