@@ -35,9 +35,9 @@ pub async fn seed(app: &App, dir: &Path) -> anyhow::Result<()> {
             app,
             &coop,
             &[
-                (ADMIN_EMAIL, "Demo Admin", &["admin", "member"]),
-                ("alice@demo.coop", "Alice", &["worker", "member"]),
-                ("bob@demo.coop", "Bob", &["worker", "member"]),
+                (ADMIN_EMAIL, "Demo Admin", &["admin", "member"], None),
+                ("alice@demo.coop", "Alice", &["worker", "member"], None),
+                ("bob@demo.coop", "Bob", &["worker", "member"], None),
             ],
         )
         .await?;
@@ -73,19 +73,27 @@ async fn seed_delivery(app: &App, dir: &Path) -> anyhow::Result<()> {
                 "admin@velo.coop",
                 "Vélo Admin",
                 &["admin", "dispatcher", "member"],
+                Some(FOUNDERS),
             ),
             (
                 "shop@velo.coop",
                 "Boulangerie du Rhône",
                 &["merchant", "member"],
+                Some(CUSTOMERS),
             ),
-            ("ana@velo.coop", "Ana", &["worker", "member"]),
-            ("ben@velo.coop", "Ben", &["worker", "member"]),
-            ("chloe@velo.coop", "Chloé", &["worker", "member"]),
+            ("ana@velo.coop", "Ana", &["worker", "member"], Some(WORKERS)),
+            ("ben@velo.coop", "Ben", &["worker", "member"], Some(WORKERS)),
+            (
+                "chloe@velo.coop",
+                "Chloé",
+                &["worker", "member"],
+                Some(WORKERS),
+            ),
         ],
     )
     .await?;
     install_beside(app, &coop, &wasm).await?;
+    seed_governance(app, &coop, &added).await?;
     seed_money(app, coop.id).await?;
     let admin = &added[0];
     let actor = crate::identity::Actor {
@@ -117,14 +125,207 @@ async fn seed_delivery(app: &App, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Add demo members (email, name, roles) with the demo password.
+/// A demo person: email, name, roles and college.
+type Person<'a> = (&'a str, &'a str, &'a [&'a str], Option<&'a str>);
+
+/// The demo delivery coop's colleges (a SCIC's: the couriers, the
+/// merchants who order, the founders).
+const WORKERS: &str = "workers";
+const CUSTOMERS: &str = "customers";
+const FOUNDERS: &str = "founders";
+/// Title of the demo's decided proposal.
+pub const DECIDED_TITLE: &str = "Winter kit for every courier";
+/// Title of the demo's proposal still open for votes.
+pub const OPEN_TITLE: &str = "Raise the price per km to 1.70 EUR";
+
+/// The delivery coop's governance history, written through the governance
+/// functions with past dates, so the pages have something to show at once:
+/// terms in effect and a new version in its notice period, rules with three
+/// weighted colleges, a resolution voted five days ago (decided, applied,
+/// in the decision log with its tally per college), and a proposal open
+/// for four more days that the couriers have not voted on yet.
+///
+/// `people` are the members added by [`seed_delivery`], in its order:
+/// admin, shop, ana, ben, chloe.
+async fn seed_governance(
+    app: &App,
+    coop: &crate::identity::Coop,
+    people: &[crate::identity::Member],
+) -> anyhow::Result<()> {
+    use crate::governance::proposals::{self, Change, NewProposal};
+    use crate::governance::rules::{CollegeWeight, KindRules, Rules};
+    use crate::governance::tally::{Choice, EmptyCollege, Method, VoteRules};
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    let [admin, shop, ana, ben, chloe] = people else {
+        anyhow::bail!("the demo delivery coop has five people");
+    };
+    let now = app.clock.now_ms();
+    let host = crate::identity::Actor::host(coop.id);
+    let as_actor = |m: &crate::identity::Member| crate::identity::Actor {
+        coop_id: coop.id,
+        member_id: Some(m.id),
+        service_key: None,
+        roles: m.roles.clone(),
+        college: m.college.clone(),
+        operator: false,
+    };
+    let terms_v1 = "1. Couriers see the pay of a delivery before they accept it.\n\
+                    2. Pay is at least the floor the members vote, per hour on shift.\n\
+                    3. A courier may appeal a suspension within 30 days.";
+    proposals::direct_change(
+        app,
+        coop.id,
+        &host,
+        &Change::AdoptTerms {
+            text: terms_v1.into(),
+        },
+        "demo: the founders' terms",
+        now - 40 * DAY,
+    )
+    .await?;
+    // The founding assembly: three colleges, votes weighted by college.
+    // Admins keep their direct powers (the demo is for trying things).
+    let rules = Rules {
+        colleges: vec![
+            CollegeWeight {
+                name: WORKERS.into(),
+                weight_bp: 5_000,
+            },
+            CollegeWeight {
+                name: CUSTOMERS.into(),
+                weight_bp: 3_000,
+            },
+            CollegeWeight {
+                name: FOUNDERS.into(),
+                weight_bp: 2_000,
+            },
+        ],
+        default_vote: KindRules {
+            vote: VoteRules {
+                method: Method::CollegeWeighted,
+                quorum_bp: 2_000,
+                threshold_bp: 5_000,
+                empty_college: EmptyCollege::Exclude,
+            },
+            min_window_hours: 72,
+            min_delay_hours: 0,
+        },
+        ..Rules::default()
+    };
+    proposals::direct_change(
+        app,
+        coop.id,
+        &host,
+        &Change::SetRules { rules },
+        "demo: the founding assembly adopts SCIC colleges",
+        now - 6 * DAY,
+    )
+    .await?;
+    // Five days ago: a resolution, voted by everyone, decided and applied.
+    let opened = now - 5 * DAY;
+    let decided = proposals::open(
+        &app.db,
+        coop.id,
+        ana.id,
+        &NewProposal {
+            title: DECIDED_TITLE.into(),
+            body: "The coop buys a waterproof jacket, gloves and lights for every courier \
+                   before December, paid from the reserve."
+                .into(),
+            change: Change::Resolution {},
+            window_hours: Some(72),
+            effective_at: None,
+        },
+        opened,
+    )
+    .await?;
+    let ballots = [
+        (ana, Choice::Yes, ""),
+        (ben, Choice::Yes, ""),
+        (
+            chloe,
+            Choice::No,
+            "I would rather raise the floor and let each courier buy their own kit.",
+        ),
+        (shop, Choice::Yes, "Dry couriers, dry bread."),
+        (admin, Choice::Abstain, ""),
+    ];
+    for (i, (member, choice, reason)) in ballots.into_iter().enumerate() {
+        let at = opened + (i as i64 + 1) * 3 * HOUR;
+        proposals::vote(
+            &app.db,
+            coop.id,
+            decided.id,
+            &as_actor(member),
+            choice,
+            reason,
+            at,
+        )
+        .await?;
+    }
+    proposals::close(&app.db, coop.id, decided.id, decided.closes_at).await?;
+    proposals::apply(app, coop.id, decided.id, decided.effective_at).await?;
+    // New terms, in their notice period.
+    let terms_v2 = "1. Couriers see the pay of a delivery before they accept it.\n\
+                    2. Pay is at least the floor the members vote, per hour on shift.\n\
+                    3. A courier may appeal a suspension within 45 days.\n\
+                    4. Delivery data stays in the European Union.";
+    proposals::direct_change(
+        app,
+        coop.id,
+        &host,
+        &Change::AdoptTerms {
+            text: terms_v2.into(),
+        },
+        "demo: longer appeals, data location",
+        now - DAY,
+    )
+    .await?;
+    // Open now, for four more days: the couriers have not voted yet.
+    let opened = now - 2 * HOUR;
+    let open = proposals::open(
+        &app.db,
+        coop.id,
+        ben.id,
+        &NewProposal {
+            title: OPEN_TITLE.into(),
+            body: "Fuel is not our cost, but tyres, brakes and chains are. \
+                   Raising the distance rate from 1.50 to 1.70 EUR per km keeps our pay \
+                   above the floor on long deliveries."
+                .into(),
+            change: Change::SetConfig {
+                plugin: "bike-delivery".into(),
+                name: "price-per-km".into(),
+                value: serde_json::json!(170),
+            },
+            window_hours: Some(98),
+            effective_at: None,
+        },
+        opened,
+    )
+    .await?;
+    proposals::vote(
+        &app.db,
+        coop.id,
+        open.id,
+        &as_actor(shop),
+        Choice::No,
+        "Our customers would pay more for each delivery.",
+        opened + HOUR,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Add demo members with the demo password.
 async fn add_people(
     app: &App,
     coop: &crate::identity::Coop,
-    people: &[(&str, &str, &[&str])],
+    people: &[Person<'_>],
 ) -> anyhow::Result<Vec<crate::identity::Member>> {
     let mut added = Vec::new();
-    for (email, display_name, roles) in people {
+    for (email, display_name, roles, college) in people {
         added.push(
             identity::add_member(
                 &app.db,
@@ -135,7 +336,7 @@ async fn add_people(
                     display_name: (*display_name).into(),
                     password: Some(PASSWORD.into()),
                     roles: roles.iter().map(|r| r.to_string()).collect(),
-                    college: None,
+                    college: college.map(str::to_string),
                 },
             )
             .await?,

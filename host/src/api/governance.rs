@@ -135,10 +135,17 @@ async fn get_proposal(
     t: Tenant,
     Path((_, pid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, actor) = t.member()?;
     let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
-    let votes_cast = proposals::ballots(&app.db, p.id).await?.len();
-    Ok(Json(json!({"proposal": p, "votes_cast": votes_cast})))
+    let ballots = proposals::ballots(&app.db, p.id).await?;
+    // The caller's own ballot: ballots stay secret while the vote is open,
+    // but each member may see (and change) theirs.
+    let your_vote = actor
+        .member_id
+        .and_then(|m| ballots.iter().find(|b| b.member_id == m));
+    Ok(Json(
+        json!({"proposal": p, "votes_cast": ballots.len(), "your_vote": your_vote}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -506,8 +506,10 @@ async fn get_plugin(
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
     let requested = plugins::requested_capabilities(&loaded.inspection.imports);
+    let signed_by = plugins::signed_by(&app.db, installed.id).await?;
     Ok(Json(json!({
         "plugin": installed,
+        "signed_by": signed_by,
         "imports": loaded.inspection.imports,
         "capabilities": {"requested": requested, "granted": loaded.grants.as_slice()},
         "exports": loaded.inspection.exports,

@@ -48,6 +48,16 @@ pub struct InstalledPlugin {
     pub limits: serde_json::Value,
 }
 
+/// The trusted publisher key whose signature was verified when installation
+/// `plugin_id` was installed; `None` for an unsigned install.
+pub async fn signed_by(db: &Db, plugin_id: i64) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT signed_by FROM plugins WHERE id = $1")
+        .bind(plugin_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row.get(0))
+}
+
 /// What a coop grants a plugin at install.
 #[derive(Clone, Debug, Default)]
 pub enum Grants {
