@@ -39,13 +39,13 @@ areas!(
     "common",
     "auth",
     "inbox",
-    "work",
+    "pay",
     "governance",
     "plugins",
     "delivery",
     "generic",
-    "data",
-    "transparency",
+    "mydata",
+    "public",
 );
 
 type Catalog = HashMap<String, String>;

@@ -13,16 +13,16 @@
 //! `SameSite=Lax` cookie (`Secure` when the public URL is `https`).
 
 mod auth;
-mod data;
 mod delivery;
 mod generic;
 mod governance;
 pub mod i18n;
 mod inbox;
 mod layout;
+mod mydata;
+mod pay;
 mod plugins;
-mod transparency;
-mod work;
+mod public;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,13 +74,13 @@ pub fn router(app: Arc<App>, api: Router) -> Router {
         .route("/assets/app.js", get(layout::js))
         .merge(auth::routes())
         .merge(inbox::routes())
-        .merge(work::routes())
+        .merge(pay::routes())
         .merge(governance::routes())
         .merge(plugins::routes())
         .merge(delivery::routes())
         .merge(generic::routes())
-        .merge(data::routes())
-        .merge(transparency::routes())
+        .merge(mydata::routes())
+        .merge(public::routes())
         .fallback(not_found)
         .with_state(web)
 }

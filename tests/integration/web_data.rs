@@ -1,1 +1,0 @@
-//! Web pages: data (being written).

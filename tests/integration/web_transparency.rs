@@ -1,1 +1,0 @@
-//! Web pages: transparency (being written).

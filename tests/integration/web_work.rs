@@ -1,1 +1,0 @@
-//! Web pages: work (being written).
