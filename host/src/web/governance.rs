@@ -395,7 +395,7 @@ async fn overview(
             @if closed.is_empty() {
                 p { (v.t("governance.no-closed")) }
             } @else {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption class="sr" { (v.t("governance.closed-proposals")) }
                         thead { tr {
@@ -784,7 +784,7 @@ fn results(
             }
             @if !colleges.is_empty() {
                 h3 { (v.t("governance.per-college")) }
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption { (v.t("governance.per-college-caption")) }
                         thead { tr {
@@ -846,7 +846,7 @@ fn results(
             @if !ballots.is_empty() {
                 details {
                     summary { (v.f("governance.ballots", &[("count", &ballots.len().to_string())])) }
-                    div class="table-wrap" {
+                    div class="table-wrap" tabindex="0" {
                         table {
                             caption class="sr" { (v.t("governance.ballots-caption")) }
                             thead { tr {
@@ -1497,7 +1497,7 @@ async fn decisions(
             @if entries.is_empty() {
                 p { (v.t("governance.no-entries")) }
             } @else {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption class="sr" { (v.t("governance.entries")) }
                         thead { tr {

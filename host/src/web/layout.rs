@@ -141,6 +141,8 @@ impl Shell<'_> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · " @if let Some(c) = self.coop { (c.name) " · " } (site) }
+                    // No icon to fetch (browsers would ask for /favicon.ico).
+                    link rel="icon" href="data:,";
                     link rel="stylesheet" href="/assets/app.css";
                     script src="/assets/app.js" defer {}
                 }

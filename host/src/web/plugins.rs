@@ -145,7 +145,7 @@ fn plugin_facts(v: &Visitor, d: &Value) -> Markup {
         @if all.is_empty() {
             p { (v.t("plugins.no-capabilities")) }
         } @else {
-            div class="table-wrap" {
+            div class="table-wrap" tabindex="0" {
                 table {
                     caption class="sr" { (v.t("plugins.capabilities")) }
                     thead { tr {
@@ -345,7 +345,7 @@ async fn render_detail(
             @if params.is_empty() {
                 p { (v.t("plugins.no-settings")) }
             } @else {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption class="sr" { (v.t("plugins.settings")) }
                         thead { tr {
@@ -396,7 +396,7 @@ async fn render_detail(
         section class="card" {
             h2 { (v.t("plugins.limits")) }
             @if let Some(l) = limits["limits"].as_object() {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption class="sr" { (v.t("plugins.limits")) }
                         thead { tr {

@@ -85,7 +85,7 @@ fn algorithms(v: &Visitor, plugins: &[Value]) -> Markup {
                     }
                     @let params = p["algorithm"]["parameters"].as_array().cloned().unwrap_or_default();
                     @if !params.is_empty() {
-                        div class="table-wrap" {
+                        div class="table-wrap" tabindex="0" {
                             table {
                                 caption { (v.t("public.parameters")) }
                                 thead { tr {
@@ -134,7 +134,7 @@ fn split(v: &Visitor, report: &Value) -> Markup {
             p class="muted" { (v.t("public.split-intro")) }
             @if history.is_empty() { p { (v.t("public.no-split")) } }
             @else {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption { (v.t("public.split-history")) }
                         thead { tr {
@@ -198,7 +198,7 @@ fn earnings(v: &Visitor, report: &Value) -> Markup {
             p class="muted" { (v.f("public.small-cells", &[("k", &min_cell.to_string())])) }
             @if months.is_empty() { p { (v.t("public.no-months")) } }
             @else {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption { (v.t("public.earnings-caption")) }
                         thead { tr {
@@ -254,7 +254,7 @@ fn data(v: &Visitor, report: &Value) -> Markup {
             }
             @for p in &plugins {
                 @if let Some(cats) = p["data"].as_object().filter(|c| !c.is_empty()) {
-                    div class="table-wrap" {
+                    div class="table-wrap" tabindex="0" {
                         table {
                             caption { (v.f("public.data-of", &[("plugin", text(p, "name"))])) }
                             thead { tr {
@@ -335,7 +335,7 @@ fn terms_and_decisions(v: &Visitor, report: &Value) -> Markup {
                 p class="error" { (v.f("public.chain-broken", &[("seq", &verification["problem"]["seq"].as_i64().unwrap_or(0).to_string())])) }
             }
             @if !latest.is_empty() {
-                div class="table-wrap" {
+                div class="table-wrap" tabindex="0" {
                     table {
                         caption { (v.t("public.decisions-caption")) }
                         thead { tr {

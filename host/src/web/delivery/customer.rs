@@ -454,7 +454,7 @@ fn render_quote(
             }
         }
         h2 { (v.t("delivery.breakdown")) }
-        div class="table-wrap" {
+        div class="table-wrap" tabindex="0" {
             table {
                 caption class="sr" { (v.t("delivery.breakdown")) }
                 thead { tr {
@@ -481,7 +481,7 @@ fn render_quote(
             p class="error" { (v.t("delivery.sum-mismatch")) }
         }
         h2 { (v.t("delivery.rules")) }
-        div class="table-wrap" {
+        div class="table-wrap" tabindex="0" {
             table {
                 caption class="sr" { (v.t("delivery.rules")) }
                 thead { tr {
@@ -613,7 +613,7 @@ pub(super) async fn my_orders(
         @if orders.is_empty() {
             p { (v.t("delivery.no-orders")) }
         } @else {
-            div class="table-wrap" {
+            div class="table-wrap" tabindex="0" {
                 table {
                     caption class="sr" { (v.t("delivery.my-orders")) }
                     thead { tr {
@@ -662,7 +662,7 @@ pub(super) async fn order_page(
 /// Tasks as a table: stop, address, window, state.
 pub(super) fn tasks_table(v: &Visitor, order: &Value) -> Markup {
     html! {
-        div class="table-wrap" {
+        div class="table-wrap" tabindex="0" {
             table {
                 caption class="sr" { (v.t("delivery.stops")) }
                 thead { tr {

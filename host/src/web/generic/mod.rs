@@ -76,7 +76,7 @@ async fn list_page(State(web): State<Web>, v: Visitor, Path(slug): Path<String>)
         @if list.is_empty() {
             p { (v.t("generic.none-served")) }
         } @else {
-            div class="table-wrap" {
+            div class="table-wrap" tabindex="0" {
                 table {
                     caption class="sr" { (v.t("generic.title")) }
                     thead { tr {
