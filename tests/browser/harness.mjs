@@ -94,7 +94,9 @@ export async function newPage(browser, { viewport = PHONE, locale = "en-GB" } = 
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
+    // A form refused with 422 or 409 is an expected answer, not an error.
+    const expected = /status of (422|409) /.test(m.text());
+    if (m.type() === "error" && !expected) errors.push(m.text());
   });
   page.jsErrors = errors;
   return page;
