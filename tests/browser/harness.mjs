@@ -124,7 +124,10 @@ export async function checkA11y(page, label) {
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  // COOPHOST_SCREENSHOT_VIEWPORT=1 (scripts/screenshots) keeps to what the
+  // screen shows, for the README; tests keep the whole page.
+  const fullPage = process.env.COOPHOST_SCREENSHOT_VIEWPORT !== "1";
+  await page.screenshot({ path, fullPage });
   return path;
 }
 
