@@ -23,6 +23,8 @@ pub struct Answer {
     pub location: Option<String>,
     pub body: String,
     pub content_type: String,
+    /// `Content-Disposition`, for downloads.
+    pub disposition: Option<String>,
     pub set_cookies: Vec<String>,
 }
 
@@ -58,6 +60,10 @@ impl<'a> Browser<'a> {
             .get(header::CONTENT_TYPE)
             .map(|l| l.to_str().unwrap().to_string())
             .unwrap_or_default();
+        let disposition = resp
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .map(|l| l.to_str().unwrap().to_string());
         let set_cookies: Vec<String> = resp
             .headers()
             .get_all(header::SET_COOKIE)
@@ -78,6 +84,7 @@ impl<'a> Browser<'a> {
             location,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             content_type,
+            disposition,
             set_cookies,
         }
     }
