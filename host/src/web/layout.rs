@@ -357,7 +357,6 @@ pub fn field(
 }
 
 /// Raw HTML that is known to be safe (bundled SVG, say).
-#[allow(dead_code)]
 pub fn trusted(s: String) -> Markup {
     PreEscaped(s)
 }
