@@ -102,7 +102,7 @@ pub fn chart(
                 (H - BOTTOM - y).max(0)
             ));
             svg.push_str(&format!(
-                "<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\" fill=\"#1b1b1f\">{}</text>",
+                "<text x=\"{}\" y=\"{}\" font-size=\"20\" text-anchor=\"middle\" fill=\"#1b1b1f\">{}</text>",
                 x + slot / 2,
                 (y - 5).max(12),
                 esc(&lang.money(*e, currency))
@@ -113,7 +113,7 @@ pub fn chart(
             floor_points.push((x + slot, scale(*f)));
         }
         svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\" fill=\"#4a4a55\">{}</text>",
+            "<text x=\"{}\" y=\"{}\" font-size=\"20\" text-anchor=\"middle\" fill=\"#4a4a55\">{}</text>",
             x + slot / 2,
             H - 10,
             esc(month)
