@@ -23,6 +23,14 @@ async function visit(page, path, heading, name) {
   if (name) await shot(page, name);
 }
 
+test("the home page lists the coops' public pages without login", async () => {
+  const page = await newPage(browser);
+  await visit(page, "/", "Welcome", "home");
+  await page.getByRole("heading", { name: "Coops on this host" }).waitFor();
+  assert.ok(await page.getByRole("link", { name: "Log in" }).first().isVisible());
+  assert.deepEqual(page.jsErrors, []);
+});
+
 test("a courier's pages", async () => {
   const page = await newPage(browser);
   await login(page, host.base, "ana@velo.coop");
