@@ -26,7 +26,7 @@ async fn a_member_gives_and_withdraws_a_consent_and_takes_their_data() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
         let coop = host.coop("velo").await;
-        host.member(&coop, "admin@velo.coop", &["admin"]).await;
+        let admin = host.member(&coop, "admin@velo.coop", &["admin"]).await;
         let ana = host.member(&coop, "ana@velo.coop", &["worker"]).await;
         host.install(&coop, "bike-delivery").await;
         // Credentials name the host by its public URL.
@@ -156,6 +156,32 @@ async fn a_member_gives_and_withdraws_a_consent_and_takes_their_data() {
         );
         let doc: Value = serde_json::from_str(&cred.body).expect("the credential is JSON");
         assert!(doc.to_string().contains("eddsa-jcs-2022"), "{doc}");
+
+        // An admin reads her statement: the page tells her who and what.
+        let page = b.get("/c/velo/data").await;
+        assert!(page.body.contains("Personne d’autre n’a consulté"));
+        let (_, members) = host
+            .request(Method::GET, "/v1/coops/velo/members", Some(&admin), None)
+            .await;
+        let ana_id = members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == "ana@velo.coop")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let (s, body) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/velo/members/{ana_id}/statements/2026-01"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let page = b.get("/c/velo/data").await;
+        assert!(page.body.contains("statement 2026-01"), "{}", page.body);
         host.finish().await;
     }
 }

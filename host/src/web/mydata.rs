@@ -159,6 +159,39 @@ fn deactivations(v: &Visitor, c: &CoopCtx, d: &Value, input: &AppealInput) -> Ma
     }
 }
 
+/// Who else read the member's money data (statements, wallet history).
+fn access_log(v: &Visitor, log: &Value) -> Markup {
+    let entries = log["entries"].as_array().cloned().unwrap_or_default();
+    html! {
+        section aria-labelledby="h-access" {
+            h2 id="h-access" { (v.t("mydata.access-log")) }
+            p { (v.t("mydata.access-intro")) }
+            @if entries.is_empty() { p { (v.t("mydata.no-access")) } }
+            @else {
+                div class="table-wrap" tabindex="0" {
+                    table {
+                        caption class="sr" { (v.t("mydata.access-log")) }
+                        thead { tr {
+                            th scope="col" { (v.t("mydata.access-when")) }
+                            th scope="col" { (v.t("mydata.access-who")) }
+                            th scope="col" { (v.t("mydata.access-what")) }
+                        } }
+                        tbody {
+                            @for e in &entries {
+                                tr {
+                                    th scope="row" { (v.lang.datetime(e["at"].as_i64().unwrap_or(0))) }
+                                    td { (e["reader"].as_str().unwrap_or("")) }
+                                    td { (e["what"].as_str().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn render(
     web: &Web,
     v: &Visitor,
@@ -174,6 +207,10 @@ async fn render(
     };
     let deact = web
         .get(v, &c.api("/me/deactivations"))
+        .await
+        .unwrap_or(Value::Null);
+    let access = web
+        .get(v, &c.api("/me/access-log"))
         .await
         .unwrap_or(Value::Null);
     let title = v.t("common.nav-data");
@@ -197,6 +234,7 @@ async fn render(
             }
         }
         (deactivations(v, c, &deact, input))
+        (access_log(v, &access))
     });
     Page::with_status(v, status, body).into_response()
 }
