@@ -28,11 +28,36 @@ pub fn routes() -> Router<Web> {
 }
 
 /// Only same-site paths are followed after login or a language change.
+///
+/// Browsers drop tabs and newlines from URLs, so `/\t/evil.example` would
+/// become `//evil.example`: any control character or backslash is refused.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let plain = !next.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\');
+    if plain && next.starts_with('/') && !next.starts_with("//") {
         next
     } else {
         "/"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_same_site_paths_are_followed() {
+        assert_eq!(safe_next("/c/velo/inbox?x=1"), "/c/velo/inbox?x=1");
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
     }
 }
 

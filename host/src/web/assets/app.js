@@ -8,7 +8,9 @@
   function refresh(el) {
     var url = el.getAttribute("data-live");
     fetch(url, { credentials: "same-origin", headers: { "X-Fragment": "1" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      // A redirect (to the login page, once the session has expired) is
+      // not a fragment: keep the last content.
+      .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
       .then(function (html) {
         if (html !== null && html !== el.innerHTML) {
           el.innerHTML = html;
