@@ -77,7 +77,10 @@ pub struct CallScope {
 
 /// Per-call store state.
 pub struct CallState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: most calls make none, and
+    /// building it (clocks, random sources, stdio) is a measurable part of
+    /// a trivial call.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub(super) memory: MemoryLimiter,
     pub(super) scope: CallScope,
@@ -104,16 +107,13 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// Fresh state for one call, with an empty, deny-by-default WASI context:
-    /// no arguments, no environment, no preopened directories, stdin empty,
-    /// stdout and stderr discarded, every socket address refused, no name
-    /// lookup. The guest's wall clock is the host's clock, so a plugin's
-    /// "now" (a quote's expiry, say) is the host's, settable in tests.
+    /// Fresh state for one call. Its deny-by-default WASI context is built
+    /// when the guest first uses WASI (see [`guest_wasi`]). The guest's
+    /// wall clock is the host's clock, so a plugin's "now" (a quote's
+    /// expiry, say) is the host's, settable in tests.
     pub fn new(scope: CallScope) -> Self {
-        let mut wasi = WasiCtx::builder();
-        wasi.wall_clock(GuestWallClock(scope.clock.clone()));
         CallState {
-            wasi: wasi.build(),
+            wasi: None,
             table: ResourceTable::new(),
             memory: MemoryLimiter::new(scope.limits.memory_bytes),
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
@@ -315,11 +315,21 @@ async fn resolve_member(s: &CallScope, pseudo: &str) -> wasmtime::Result<Option<
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let clock = &self.scope.clock;
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| guest_wasi(clock)),
             table: &mut self.table,
         }
     }
+}
+
+/// The WASI context every call gets: no arguments, no environment, no
+/// preopened directories, stdin empty, stdout and stderr discarded, every
+/// socket address refused, no name lookup, and the host's wall clock.
+fn guest_wasi(clock: &SharedClock) -> WasiCtx {
+    let mut wasi = WasiCtx::builder();
+    wasi.wall_clock(GuestWallClock(clock.clone()));
+    wasi.build()
 }
 
 /// A service error as the WIT `error` a plugin sees; database failures
