@@ -40,6 +40,9 @@ const BATCH_TARGET: Duration = Duration::from_micros(200);
 const CASE_BUDGET: Duration = Duration::from_secs(5);
 /// Fewest samples a case may end with.
 const MIN_SAMPLES: usize = 31;
+/// Rounds of the pooled trivial call (the target's figure is the median
+/// round).
+const ECHO_ROUNDS: usize = 5;
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -53,7 +56,7 @@ fn main() {
 }
 
 /// Median and 90th percentile of the per-call time, in microseconds.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Stats {
     median_us: f64,
     p90_us: f64,
@@ -258,8 +261,20 @@ async fn run() {
     .await;
     rows.push(("  WIT -> JSON (results_to_json)".into(), from_val));
 
-    eprintln!("measuring echo-u32 ({})...", allocator(app));
-    let pooled = wasm_echo(app, &kcoop, &kinds, &anon).await;
+    // The trivial call decides a target, and a shared virtual machine's
+    // speed drifts over seconds: measure it in several rounds and judge
+    // the median round.
+    eprintln!(
+        "measuring echo-u32 ({}), {ECHO_ROUNDS} rounds...",
+        allocator(app)
+    );
+    let mut rounds = Vec::with_capacity(ECHO_ROUNDS);
+    for _ in 0..ECHO_ROUNDS {
+        rounds.push(wasm_echo(app, &kcoop, &kinds, &anon).await);
+    }
+    let mut by_median = rounds.clone();
+    by_median.sort_by(|a, b| a.median_us.total_cmp(&b.median_us));
+    let pooled = by_median[by_median.len() / 2];
     rows.push((
         format!("wasm echo-u32, runtime::call ({})", allocator(app)),
         pooled,
@@ -372,7 +387,16 @@ async fn run() {
     }
     println!();
     println!(
-        "target (issue 3): instantiate + call median <= 10 µs with pooling; measured {:.1} µs ({}): {}",
+        "echo-u32 ({}) medians by round, µs: {}",
+        allocator(app),
+        rounds
+            .iter()
+            .map(|r| format!("{:.1}", r.median_us))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "target (issue 3): instantiate + call median <= 10 µs with pooling; measured {:.1} µs ({}, median round): {}",
         pooled.median_us,
         allocator(app),
         if pooled.median_us <= 10.0 {

@@ -271,6 +271,8 @@ async fn a_member_logs_in_switches_language_and_logs_out() {
             .await;
         assert_eq!(a.location.as_deref(), Some("/"));
 
+        // A form from a page still open in another tab.
+        let stale_form = csrf_of(&b.get("/c/velo").await.body);
         // Log out: the cookie goes and the token no longer works.
         let a = b.post("/c/velo", "/logout", &[]).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER);
@@ -279,6 +281,19 @@ async fn a_member_logs_in_switches_language_and_logs_out() {
             .request(Method::GET, "/v1/me", Some(&session), None)
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // That tab posts with the ended session: told to log in again (in
+        // the page's language), not a bare CSRF refusal; nothing done.
+        b.cookies.push(("coophost_session".into(), session.clone()));
+        let a = b
+            .post_raw(
+                "/lang",
+                &[("_csrf", &stale_form), ("lang", "en"), ("back", "/")],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+        assert!(a.body.contains("Reconnectez-vous"), "{}", a.body);
+        assert!(a.body.contains("href=\"/login?next=%2F\""), "{}", a.body);
+        assert!(a.location.is_none());
         host.finish().await;
     }
 }

@@ -172,6 +172,21 @@ async fn a_merchant_quotes_and_orders_and_a_courier_delivers_through_the_pages()
         let a = shop.post(quote_page, quote_page, &fields).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(a.body.contains("Indiquez le nombre de colis"), "{}", a.body);
+        // Every message is tied to its control for screen readers, the
+        // radio group's and the select's too.
+        let mut fields = quote_fields(PART_DIEU.0, PART_DIEU.1);
+        fields[7] = ("vehicle", "scooter");
+        fields[8] = ("slot", "no-such-slot");
+        let a = shop.post(quote_page, quote_page, &fields).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+        for id in ["f-vehicle-error", "f-slot-error"] {
+            assert!(
+                a.body.contains(&format!("aria-describedby=\"{id}\""))
+                    && a.body.contains(&format!("id=\"{id}\"")),
+                "{id}: {}",
+                a.body
+            );
+        }
         // Without the CSRF token: refused.
         let a = shop
             .post_raw(quote_page, &quote_fields(PART_DIEU.0, PART_DIEU.1))

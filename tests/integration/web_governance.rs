@@ -994,6 +994,24 @@ async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
         .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(body.contains("not a usable component"), "{body}");
+        // A good file but no manifest: the form again, with the file
+        // kept (its hash filled in) so it need not be chosen again.
+        let (s, _, body) = send(multipart(
+            boundary,
+            &[("_csrf", &token), ("grants_mode", "all")],
+            Some(("component", &wasm)),
+        ))
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.contains("Paste the plugin"), "{body}");
+        assert!(body.contains("was received and kept"), "{body}");
+        assert!(
+            body.contains(&format!(
+                "value=\"{}\"",
+                coophost::plugins::sha256_hex(&wasm)
+            )),
+            "{body}"
+        );
         let (s, location, body) = send(multipart(
             boundary,
             &[

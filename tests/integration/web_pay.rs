@@ -146,6 +146,12 @@ async fn a_worker_sees_the_month_they_worked_against_the_floor() {
         );
         let bad = b.get("/c/pay/work/statement.csv?period=soon").await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // The first months statements exist for: the chart is shorter,
+        // the page still answers.
+        let early = b.get("/c/pay/work?period=1970-02").await;
+        assert_eq!(early.status, StatusCode::OK, "{}", early.body);
+        assert!(early.body.contains("1970-01"), "{}", early.body);
+        assert!(!early.body.contains("1969-12"), "{}", early.body);
 
         // A member who is not a worker is told what the page is for.
         let mut c = Browser::new(&host);

@@ -1112,7 +1112,7 @@ async fn new_page(
             (text_field(input, "title", v.t("governance.field-title"), "text", None))
             (area_field(input, "body", v.t("governance.field-body"), 6, None))
             (text_field(input, "window_hours", v.t("governance.field-window"), "number", Some(v.t("governance.field-window-hint"))))
-            fieldset {
+            fieldset aria-describedby=[input.field_errors.get("kind").map(|_| "f-kind-error")] {
                 legend { (v.t("governance.field-kind")) }
                 @for k in NEW_KINDS {
                     div {
@@ -1121,7 +1121,7 @@ async fn new_page(
                         label for=(format!("kind-{k}")) { (v.t(&format!("governance.new-kind-{k}"))) }
                     }
                 }
-                @if let Some(e) = input.field_errors.get("kind") { p class="field-error" { (e) } }
+                @if let Some(e) = input.field_errors.get("kind") { p class="field-error" id="f-kind-error" { (e) } }
             }
             fieldset {
                 legend { (v.t("governance.new-kind-set-config")) }

@@ -286,6 +286,24 @@ pub fn error_page(v: &Visitor, status: StatusCode, message: &str) -> Response {
     Page::with_status(v, status, body).into_response()
 }
 
+/// A form posted after its session ended: nothing was done; log in again
+/// and come back to the page the form was on.
+pub fn session_ended_page(v: &Visitor, back: &str) -> Response {
+    let title = v.t("common.session-ended-title");
+    let login = format!("/login?next={}", super::urlencode(back));
+    let body = Shell {
+        v,
+        coop: None,
+        title,
+        nav: "",
+    }
+    .render(html! {
+        p class="error" role="alert" { (v.t("common.session-ended")) }
+        p { a class="button" href=(login) { (v.t("common.log-in-again")) } }
+    });
+    Page::with_status(v, StatusCode::UNAUTHORIZED, body).into_response()
+}
+
 /// The visitor's-language headline for an API failure, followed by the
 /// API's own explanation.
 pub fn api_message(v: &Visitor, e: &ApiFail) -> String {

@@ -221,6 +221,14 @@ pub struct Visitor {
     secure: bool,
     /// The request path and query, for the language switcher's way back.
     pub here: String,
+    /// The session cookie named a session that has ended (expired or
+    /// logged out elsewhere): a form posted from it gets a way to log in
+    /// again instead of a bare refusal.
+    session_ended: bool,
+    /// The origin (`scheme://host[:port]`) of `--public-url`, when set: a
+    /// proxy in front may rewrite `Host`, so forms posted from the public
+    /// origin are accepted too.
+    public_origin: Option<String>,
 }
 
 impl Visitor {
@@ -262,6 +270,49 @@ fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
     out
 }
 
+/// Whether a form post's `Origin` is this site: the request's own `Host`,
+/// or the public URL's origin (behind a proxy that rewrites `Host`).
+/// Browsers send `null` for privacy-sensitive contexts; the CSRF token
+/// still guards those.
+fn origin_allowed(origin: &str, host: Option<&str>, public_origin: Option<&str>) -> bool {
+    if origin == "null" {
+        return true;
+    }
+    if public_origin.is_some_and(|p| p.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    match host {
+        Some(host) => origin
+            .split_once("://")
+            .is_some_and(|(_, h)| h.eq_ignore_ascii_case(host)),
+        None => public_origin.is_none(),
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
+}
+
+/// Where the language switcher should return after a form post: the
+/// path of the page that posted (from `Referer`), else the home page.
+fn way_back(headers: &HeaderMap) -> String {
+    headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .filter(|p| {
+            p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\')
+        })
+        .map(|p| p.split('#').next().unwrap_or(p).to_string())
+        .unwrap_or_else(|| "/".into())
+}
+
 /// The CSRF token bound to a session or pre-session value.
 fn csrf_for(secret: &[u8], binding: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
@@ -277,6 +328,7 @@ impl FromRequestParts<Web> for Visitor {
         let jar = cookies(&parts.headers);
         let app = &web.app;
         let mut token = jar.get(SESSION_COOKIE).filter(|t| !t.is_empty()).cloned();
+        let had_session = token.is_some();
         let mut user = None;
         let mut operator = false;
         let mut coops = vec![];
@@ -295,6 +347,7 @@ impl FromRequestParts<Web> for Visitor {
                 _ => token = None,
             }
         }
+        let session_ended = had_session && user.is_none();
         if user.is_none() {
             token = None;
         }
@@ -318,12 +371,21 @@ impl FromRequestParts<Web> for Visitor {
                         .unwrap_or(""),
                 )
             });
-        let secure = app.public_url().is_some_and(|u| u.starts_with("https://"));
-        let here = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
+        let public_url = app.public_url();
+        let secure = public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        let here = if parts.method == axum::http::Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into())
+        } else {
+            // A page rendered in answer to a form post: the post's URL has
+            // no page to go back to, the page the form was on does.
+            way_back(&parts.headers)
+        };
         Ok(Visitor {
             token,
             user,
@@ -334,6 +396,8 @@ impl FromRequestParts<Web> for Visitor {
             new_pre,
             secure,
             here,
+            session_ended,
+            public_origin: public_url.as_deref().and_then(origin_of),
         })
     }
 }
@@ -353,11 +417,9 @@ impl Form {
 
 /// Read a form body and check its CSRF token against the visitor's.
 pub async fn read_form(v: &Visitor, headers: &HeaderMap, body: Bytes) -> Result<Form, Response> {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok())
-    {
-        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-        if origin != "null" && origin_host != host {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if !origin_allowed(origin, host, v.public_origin.as_deref()) {
             return Err(layout::error_page(
                 v,
                 StatusCode::FORBIDDEN,
@@ -381,6 +443,9 @@ pub async fn read_form(v: &Visitor, headers: &HeaderMap, body: Bytes) -> Result<
     }
     let given = map.remove(CSRF_FIELD).unwrap_or_default();
     if !constant_eq(given.as_bytes(), v.csrf.as_bytes()) {
+        if v.session_ended {
+            return Err(layout::session_ended_page(v, &way_back(headers)));
+        }
         return Err(layout::error_page(
             v,
             StatusCode::FORBIDDEN,
@@ -493,3 +558,81 @@ pub fn urlencode(s: &str) -> String {
 
 /// The state type page handlers take.
 pub type WebState = State<Web>;
+
+#[cfg(test)]
+mod tests {
+    use super::{HeaderMap, origin_allowed, origin_of, way_back};
+    use axum::http::{HeaderValue, header};
+
+    #[test]
+    fn a_post_from_the_public_origin_passes_a_host_rewriting_proxy() {
+        let public = Some("https://coop.example");
+        // The proxy forwards to 127.0.0.1:8080 with its own Host.
+        assert!(origin_allowed(
+            "https://coop.example",
+            Some("127.0.0.1:8080"),
+            public
+        ));
+        assert!(origin_allowed(
+            "http://127.0.0.1:8080",
+            Some("127.0.0.1:8080"),
+            public
+        ));
+        assert!(!origin_allowed(
+            "https://evil.example",
+            Some("127.0.0.1:8080"),
+            public
+        ));
+        assert!(!origin_allowed(
+            "https://evil.example",
+            Some("coop.example"),
+            None
+        ));
+        assert!(origin_allowed(
+            "http://coop.example",
+            Some("coop.example"),
+            None
+        ));
+        assert!(origin_allowed("null", Some("coop.example"), None));
+        // No Host and a public URL: only the public origin.
+        assert!(!origin_allowed("https://evil.example", None, public));
+    }
+
+    #[test]
+    fn the_public_origin_drops_path_query_and_fragment() {
+        // (Arguments are bound first: the catalog test reads `f("…")` in
+        // sources as a text key.)
+        let (full, not_url, bare) = (
+            "https://coop.example:8443/base/?x#y",
+            "not a url",
+            "https://",
+        );
+        assert_eq!(
+            origin_of(full).as_deref(),
+            Some("https://coop.example:8443")
+        );
+        assert_eq!(origin_of(not_url), None);
+        assert_eq!(origin_of(bare), None);
+    }
+
+    #[test]
+    fn after_a_post_the_way_back_is_the_referring_page() {
+        let mut h = HeaderMap::new();
+        assert_eq!(way_back(&h), "/");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("https://coop.example/c/velo/work?period=2026-10#chart"),
+        );
+        assert_eq!(way_back(&h), "/c/velo/work?period=2026-10");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("https://coop.example//evil.example/"),
+        );
+        assert_eq!(way_back(&h), "/");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("https://coop.example"),
+        );
+        assert_eq!(way_back(&h), "/");
+    }
+}

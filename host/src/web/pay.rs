@@ -250,8 +250,10 @@ async fn page(
         .await
         .unwrap_or(Value::Null);
     // The chart's months, oldest first, ending with the month shown.
+    // Months before 1970 have no statements (the API refuses them): a
+    // chart for early 1970 is just shorter.
     let mut months = vec![shown];
-    while months.len() < CHART_MONTHS {
+    while months.len() < CHART_MONTHS && months[0] > (1970, 1) {
         let first = months[0];
         months.insert(0, previous(first));
     }

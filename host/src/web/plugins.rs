@@ -1053,6 +1053,16 @@ async fn install(
         );
     }
     if !input.errors.is_empty() {
+        if let Some(f) = file {
+            // Stage the upload anyway, so the form comes back with its
+            // sha256 filled in and the file need not be sent again.
+            if let Ok(staged) = stage(&web, &v, &c, f.data.clone()).await
+                && let Some(sha) = staged["sha256"].as_str()
+            {
+                input.sha256 = sha.to_string();
+                input.errors.push(v.t("plugins.upload-kept").to_string());
+            }
+        }
         return install_page(&v, &c, StatusCode::UNPROCESSABLE_ENTITY, &input);
     }
     if let Some(f) = file {

@@ -277,12 +277,13 @@ fn quote_form_page(
             input type="hidden" name="store" value=(q.store);
             div class="field" {
                 label for="f-pickup" { (v.t("delivery.pickup")) }
-                select id="f-pickup" name="pickup" aria-invalid=[err("pickup").map(|_| "true")] {
+                select id="f-pickup" name="pickup" aria-invalid=[err("pickup").map(|_| "true")]
+                    aria-describedby=[err("pickup").map(|_| "f-pickup-error")] {
                     @for (i, a) in list(&store["pickup-addresses"]).iter().enumerate() {
                         option value=(i) selected[q.pickup == i.to_string()] { (a["label"].as_str().unwrap_or_default()) }
                     }
                 }
-                @if let Some(e) = err("pickup") { p class="field-error" { (e) } }
+                @if let Some(e) = err("pickup") { p class="field-error" id="f-pickup-error" { (e) } }
             }
             fieldset {
                 legend { (v.t("delivery.dropoff-legend")) }
@@ -292,7 +293,7 @@ fn quote_form_page(
             }
             (input("f-packages", "packages", v.t("delivery.packages"), &q.packages, err("packages"), true, Some("numeric"), None))
             (input("f-weight", "weight", v.t("delivery.weight"), &q.weight_kg, err("weight"), true, Some("decimal"), Some(&weight_hint)))
-            fieldset {
+            fieldset aria-describedby=[err("vehicle").map(|_| "f-vehicle-error")] {
                 legend { (v.t("delivery.vehicle")) }
                 @for (value, id) in [("bike", "f-vehicle-bike"), ("cargo-bike", "f-vehicle-cargo")] {
                     div {
@@ -302,18 +303,19 @@ fn quote_form_page(
                         label for=(id) { (super::vehicle(v, value)) }
                     }
                 }
-                @if let Some(e) = err("vehicle") { p class="field-error" { (e) } }
+                @if let Some(e) = err("vehicle") { p class="field-error" id="f-vehicle-error" { (e) } }
             }
             div class="field" {
                 label for="f-slot" { (v.t("delivery.slot")) }
-                select id="f-slot" name="slot" aria-invalid=[err("slot").map(|_| "true")] {
+                select id="f-slot" name="slot" aria-invalid=[err("slot").map(|_| "true")]
+                    aria-describedby=[err("slot").map(|_| "f-slot-error")] {
                     option value="" selected[q.slot.is_empty()] { (v.t("delivery.on-demand")) }
                     @for s in list(&store["slots"]) {
                         @let id = s["id"].as_str().unwrap_or_default();
                         option value=(id) selected[q.slot == id] { (slot_label(v, &s)) }
                     }
                 }
-                @if let Some(e) = err("slot") { p class="field-error" { (e) } }
+                @if let Some(e) = err("slot") { p class="field-error" id="f-slot-error" { (e) } }
             }
             div class="actions" { button type="submit" { (v.t("delivery.get-quote")) } }
         }
@@ -516,8 +518,9 @@ fn render_quote(
                 div class="field" {
                     label for="f-notes" { (v.t("delivery.notes")) }
                     textarea id="f-notes" name="notes" rows="3"
-                        aria-invalid=[o.notes_error.as_ref().map(|_| "true")] { (o.notes) }
-                    @if let Some(e) = &o.notes_error { p class="field-error" { (e) } }
+                        aria-invalid=[o.notes_error.as_ref().map(|_| "true")]
+                        aria-describedby=[o.notes_error.as_ref().map(|_| "f-notes-error")] { (o.notes) }
+                    @if let Some(e) = &o.notes_error { p class="field-error" id="f-notes-error" { (e) } }
                 }
                 div class="actions" {
                     button type="submit" { (v.f("delivery.place-order", &[("price", &money(v, &q["price"]))])) }
