@@ -56,7 +56,7 @@ fn main() {
 }
 
 /// Median and 90th percentile of the per-call time, in microseconds.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct Stats {
     median_us: f64,
     p90_us: f64,

@@ -31,7 +31,7 @@ pub fn routes() -> Router<Web> {
 ///
 /// Browsers drop tabs and newlines from URLs, so `/\t/evil.example` would
 /// become `//evil.example`: any control character or backslash is refused.
-fn safe_next(next: &str) -> &str {
+pub(super) fn safe_next(next: &str) -> &str {
     let plain = !next.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\');
     if plain && next.starts_with('/') && !next.starts_with("//") {
         next

@@ -304,12 +304,7 @@ fn way_back(headers: &HeaderMap) -> String {
         .and_then(|r| r.to_str().ok())
         .and_then(|r| r.split_once("://"))
         .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-        .filter(|p| {
-            p.starts_with('/')
-                && !p.starts_with("//")
-                && !p.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\')
-        })
-        .map(|p| p.split('#').next().unwrap_or(p).to_string())
+        .map(|p| auth::safe_next(p.split('#').next().unwrap_or(p)).to_string())
         .unwrap_or_else(|| "/".into())
 }
 
@@ -375,7 +370,7 @@ impl FromRequestParts<Web> for Visitor {
         let secure = public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
-        let here = if parts.method == axum::http::Method::GET {
+        let here = if parts.method == Method::GET {
             parts
                 .uri
                 .path_and_query()

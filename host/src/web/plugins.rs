@@ -1052,32 +1052,34 @@ async fn install(
             v.t("plugins.too-long").to_string(),
         );
     }
-    if !input.errors.is_empty() {
-        if let Some(f) = file {
-            // Stage the upload anyway, so the form comes back with its
-            // sha256 filled in and the file need not be sent again.
-            if let Ok(staged) = stage(&web, &v, &c, f.data.clone()).await
-                && let Some(sha) = staged["sha256"].as_str()
-            {
-                input.sha256 = sha.to_string();
-                input.errors.push(v.t("plugins.upload-kept").to_string());
-            }
-        }
-        return install_page(&v, &c, StatusCode::UNPROCESSABLE_ENTITY, &input);
-    }
+    // The upload is staged even when another field is wrong, so the form
+    // comes back with its sha256 filled in and the file need not be sent
+    // again.
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let Some(f) = file {
+        let other_errors = !input.errors.is_empty();
         match stage(&web, &v, &c, f.data.clone()).await {
-            Ok(staged) => input.sha256 = staged["sha256"].as_str().unwrap_or("").to_string(),
+            Ok(staged) => {
+                input.sha256 = staged["sha256"].as_str().unwrap_or("").to_string();
+                if other_errors {
+                    input.errors.push(v.t("plugins.upload-kept").to_string());
+                }
+            }
             Err(e) if e.status.is_client_error() => {
                 fail(
                     &mut input.file_error,
                     &mut input.errors,
                     api_message(&v, &e),
                 );
-                return install_page(&v, &c, e.status, &input);
+                if !other_errors {
+                    status = e.status;
+                }
             }
             Err(e) => return api_error_page(&v, &e),
         }
+    }
+    if !input.errors.is_empty() {
+        return install_page(&v, &c, status, &input);
     }
     let name = manifest_name.unwrap_or_default();
     let title = if input.title.is_empty() {
