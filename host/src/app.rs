@@ -419,15 +419,21 @@ impl App {
         let scope = self.scope(coop, &plugin, actor);
         let span = tracing::info_span!("plugin_call", coop = %coop.slug, plugin = %plugin.name, %interface, %function);
         let started = std::time::Instant::now();
-        let result = runtime::call(&self.engine, &plugin, scope, interface, function, args)
-            .instrument(span)
-            .await;
+        let (result, timings) =
+            runtime::call_timed(&self.engine, &plugin, scope, interface, function, args)
+                .instrument(span)
+                .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.label(),
         };
-        self.metrics
-            .call(&coop.slug, &plugin.name, outcome, started.elapsed());
+        self.metrics.call(
+            &coop.slug,
+            &plugin.name,
+            outcome,
+            started.elapsed(),
+            &timings,
+        );
         if let Err(e) = &result
             && e.is_limit()
         {

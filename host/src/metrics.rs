@@ -8,16 +8,33 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::runtime::CallTimings;
+
 /// Upper bounds of the call duration histogram, seconds.
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Phases of a plugin call, as [`CallTimings::phases`] labels them.
+const PHASES: usize = 7;
 
 #[derive(Default)]
 struct Histogram {
     counts: Vec<u64>,
     sum: f64,
     count: u64,
+    /// Seconds spent in each phase, summed over the calls.
+    phases: [f64; PHASES],
+}
+
+/// A plugin's calls so far and the seconds they spent in each phase
+/// ([`Metrics::phase_totals`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseTotals {
+    /// Calls recorded.
+    pub calls: u64,
+    /// (phase, seconds) in call order.
+    pub seconds: Vec<(&'static str, f64)>,
 }
 
 #[derive(Default)]
@@ -36,8 +53,16 @@ pub struct Metrics {
 
 impl Metrics {
     /// Record one plugin call: its outcome (`ok`, `plugin_error`, `trap`,
-    /// `deadline`, `limit`, `conflict`, `refused`, `internal`) and duration.
-    pub fn call(&self, coop: &str, plugin: &str, outcome: &str, elapsed: Duration) {
+    /// `deadline`, `limit`, `conflict`, `refused`, `internal`), duration
+    /// and where the time went.
+    pub fn call(
+        &self,
+        coop: &str,
+        plugin: &str,
+        outcome: &str,
+        elapsed: Duration,
+        timings: &CallTimings,
+    ) {
         let mut m = self.inner.lock().expect("metrics poisoned");
         *m.calls
             .entry((coop.to_string(), plugin.to_string(), outcome.to_string()))
@@ -57,6 +82,25 @@ impl Metrics {
         }
         h.sum += secs;
         h.count += 1;
+        for (total, (_, d)) in h.phases.iter_mut().zip(timings.phases()) {
+            *total += d.as_secs_f64();
+        }
+    }
+
+    /// A plugin's call count and time per phase in one coop, if it was
+    /// called.
+    pub fn phase_totals(&self, coop: &str, plugin: &str) -> Option<PhaseTotals> {
+        let m = self.inner.lock().expect("metrics poisoned");
+        let h = m.durations.get(&(coop.to_string(), plugin.to_string()))?;
+        Some(PhaseTotals {
+            calls: h.count,
+            seconds: CallTimings::default()
+                .phases()
+                .iter()
+                .zip(h.phases)
+                .map(|((name, _), secs)| (*name, secs))
+                .collect(),
+        })
     }
 
     /// Record a limit hit (`deadline`, `memory`, `host_calls`, ...).
@@ -117,6 +161,17 @@ impl Metrics {
                 h.count
             );
         }
+        s.push_str("# HELP coophost_plugin_call_phase_seconds_total Time plugin calls spent in each phase: map_in (JSON to WIT), instantiate, guest (its own code), host (host functions it called), map_out (WIT to JSON), teardown (slot reset), commit.\n# TYPE coophost_plugin_call_phase_seconds_total counter\n");
+        for ((coop, plugin), h) in &m.durations {
+            for ((phase, _), secs) in CallTimings::default().phases().iter().zip(h.phases) {
+                let _ = writeln!(
+                    s,
+                    "coophost_plugin_call_phase_seconds_total{{coop=\"{}\",plugin=\"{}\",phase=\"{phase}\"}} {secs}",
+                    esc(coop),
+                    esc(plugin)
+                );
+            }
+        }
         s.push_str("# HELP coophost_plugin_limit_hits_total Calls stopped by a limit.\n# TYPE coophost_plugin_limit_hits_total counter\n");
         for ((coop, plugin, limit), n) in &m.limit_hits {
             let _ = writeln!(
@@ -152,8 +207,13 @@ mod tests {
     #[test]
     fn renders_counters_and_histograms() {
         let m = Metrics::default();
-        m.call("a", "p", "ok", Duration::from_millis(3));
-        m.call("a", "p", "ok", Duration::from_millis(30));
+        let timings = CallTimings {
+            instantiate: Duration::from_millis(1),
+            host: Duration::from_millis(2),
+            ..CallTimings::default()
+        };
+        m.call("a", "p", "ok", Duration::from_millis(3), &timings);
+        m.call("a", "p", "ok", Duration::from_millis(30), &timings);
         m.limit_hit("a", "p", "memory");
         m.cache("hit");
         let text = m.render();
@@ -168,5 +228,17 @@ mod tests {
             text.contains("coophost_compile_cache_total{outcome=\"hit\"} 1"),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "coophost_plugin_call_phase_seconds_total{coop=\"a\",plugin=\"p\",phase=\"host\"} 0.004"
+            ),
+            "{text}"
+        );
+        let totals = m.phase_totals("a", "p").expect("a/p was called");
+        assert_eq!(totals.calls, 2);
+        assert_eq!(totals.seconds.len(), 7);
+        assert_eq!(totals.seconds[1], ("instantiate", 0.002));
+        assert_eq!(totals.seconds[0], ("map_in", 0.0));
+        assert_eq!(m.phase_totals("a", "other"), None);
     }
 }

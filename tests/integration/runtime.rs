@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use coophost::runtime::{CacheOutcome, Engine, Limits, Loaded};
 use serde_json::json;
 
@@ -228,4 +228,98 @@ async fn compile_cache_is_reused_across_restarts() {
         CacheOutcome::Hit,
         "a restart must not recompile"
     );
+}
+
+/// Each call's time is split into phases in `/metrics`: a call that writes
+/// spends time in host functions and in its commit; a trivial call with no
+/// host functions mostly spends none in the host. (A store's epoch deadline
+/// starts already past; left so, every call stopped at its first epoch check
+/// to yield through the host, and no call had zero host time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_phases_are_timed_and_exported() {
+    let (host, token) = host_with_misbehave(Backend::Sqlite).await;
+    let (s, body) = host
+        .call(
+            "tx",
+            Some(&token),
+            IFACE,
+            "write-then-ok",
+            json!({"key": "timed"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let totals = host
+        .app
+        .metrics
+        .phase_totals("tx", "test-misbehave")
+        .expect("the call was recorded");
+    assert_eq!(totals.calls, 1);
+    let phase = |name: &str| {
+        totals
+            .seconds
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("no phase {name}"))
+    };
+    for name in ["instantiate", "host", "teardown", "commit"] {
+        assert!(phase(name) > 0.0, "{name} took no time: {totals:?}");
+    }
+    let (s, text) = host.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = text.as_str().expect("metrics are text");
+    for name in [
+        "map_in",
+        "instantiate",
+        "guest",
+        "host",
+        "map_out",
+        "teardown",
+        "commit",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "coophost_plugin_call_phase_seconds_total{{coop=\"tx\",plugin=\"test-misbehave\",phase=\"{name}\"}}"
+            )),
+            "phase {name} missing:\n{text}"
+        );
+    }
+
+    let coop = host.coop("kinds").await;
+    host.install(&coop, "test-kinds").await;
+    let mut without_host = 0;
+    for v in 0..20 {
+        let before = host.app.metrics.phase_totals("kinds", "test-kinds");
+        let (s, body) = host
+            .call(
+                "kinds",
+                None,
+                "coop:test-kinds/kinds",
+                "echo-u32",
+                json!({"v": v}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let after = host
+            .app
+            .metrics
+            .phase_totals("kinds", "test-kinds")
+            .expect("recorded");
+        let host_secs = |t: &Option<coophost::metrics::PhaseTotals>| {
+            t.as_ref().map_or(0.0, |t| {
+                t.seconds
+                    .iter()
+                    .find(|(n, _)| *n == "host")
+                    .map_or(0.0, |(_, s)| *s)
+            })
+        };
+        if host_secs(&Some(after)) == host_secs(&before) {
+            without_host += 1;
+        }
+    }
+    assert!(
+        without_host > 0,
+        "every echo-u32 call spent time in the host"
+    );
+    host.finish().await;
 }

@@ -3,9 +3,10 @@
 //! the host fixed for this call (DESIGN invariant 2).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{CallHook, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::clock::SharedClock;
@@ -104,6 +105,11 @@ pub struct CallState {
     caller_pseudo: Option<Option<String>>,
     log_bytes: u64,
     host_calls: u64,
+    /// When the guest last called into the host (a host function or a
+    /// runtime libcall), while it is in there.
+    host_entered: Option<Instant>,
+    /// Time spent in the host during the call, awaits included.
+    pub(super) host_time: Duration,
 }
 
 impl CallState {
@@ -129,7 +135,25 @@ impl CallState {
             caller_pseudo: None,
             log_bytes: 0,
             host_calls: 0,
+            host_entered: None,
+            host_time: Duration::ZERO,
         }
+    }
+
+    /// The store's call hook: adds up the time the guest spends in host
+    /// functions. Set on every call's store; it only reads the clock on a
+    /// host call.
+    pub(super) fn on_transition(&mut self, hook: CallHook) -> wasmtime::Result<()> {
+        match hook {
+            CallHook::CallingHost => self.host_entered = Some(Instant::now()),
+            CallHook::ReturningFromHost => {
+                if let Some(entered) = self.host_entered.take() {
+                    self.host_time += entered.elapsed();
+                }
+            }
+            CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+        }
+        Ok(())
     }
 
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {

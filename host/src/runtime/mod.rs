@@ -13,7 +13,7 @@ pub mod limits;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::Value;
@@ -353,6 +353,19 @@ impl CallError {
     }
 }
 
+/// Adds the time since `since` to `into` when dropped, however the scope
+/// it lives in is left.
+struct CommitClock<'a> {
+    since: Instant,
+    into: &'a mut Duration,
+}
+
+impl Drop for CommitClock<'_> {
+    fn drop(&mut self) {
+        *self.into += self.since.elapsed();
+    }
+}
+
 /// The HTTP status for each case of `coop:host/types.error`.
 pub fn status_for_error_case(case: &str) -> Option<u16> {
     Some(match case {
@@ -364,6 +377,44 @@ pub fn status_for_error_case(case: &str) -> Option<u16> {
         "internal" => 500,
         _ => return None,
     })
+}
+
+/// Where one plugin call's time went: the phase metrics
+/// (`coophost_plugin_call_phase_seconds_total`) and the benchmarks'
+/// breakdown. A re-run call (stale reads, a busy database) adds up its runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallTimings {
+    /// JSON arguments to WIT values.
+    pub map_in: Duration,
+    /// A fresh store and instance from the plugin's `InstancePre`.
+    pub instantiate: Duration,
+    /// The guest's own code: the export's run time less `host`.
+    pub guest: Duration,
+    /// Inside the host functions the guest called, their awaits included.
+    pub host: Duration,
+    /// WIT results to JSON, with the result size check.
+    pub map_out: Duration,
+    /// Dropping the store, which resets the instance's slot for the next
+    /// call.
+    pub teardown: Duration,
+    /// Applying the call's writes in one database transaction (nothing for
+    /// a call that only read).
+    pub commit: Duration,
+}
+
+impl CallTimings {
+    /// Each phase's label (as in the metrics) and time, in call order.
+    pub fn phases(&self) -> [(&'static str, Duration); 7] {
+        [
+            ("map_in", self.map_in),
+            ("instantiate", self.instantiate),
+            ("guest", self.guest),
+            ("host", self.host),
+            ("map_out", self.map_out),
+            ("teardown", self.teardown),
+            ("commit", self.commit),
+        ]
+    }
 }
 
 /// Call `interface#function` of a loaded plugin with JSON arguments, in one
@@ -379,6 +430,44 @@ pub async fn call(
     function: &str,
     args: &Value,
 ) -> Result<Value, CallError> {
+    call_timed(engine, plugin, scope, interface, function, args)
+        .await
+        .0
+}
+
+/// [`call`], with where its time went (also when it failed: the phases it
+/// reached).
+pub async fn call_timed(
+    engine: &Engine,
+    plugin: &Loaded,
+    scope: CallScope,
+    interface: &str,
+    function: &str,
+    args: &Value,
+) -> (Result<Value, CallError>, CallTimings) {
+    let mut timings = CallTimings::default();
+    let result = run_call(
+        engine,
+        plugin,
+        scope,
+        interface,
+        function,
+        args,
+        &mut timings,
+    )
+    .await;
+    (result, timings)
+}
+
+async fn run_call(
+    engine: &Engine,
+    plugin: &Loaded,
+    scope: CallScope,
+    interface: &str,
+    function: &str,
+    args: &Value,
+    timings: &mut CallTimings,
+) -> Result<Value, CallError> {
     let Some((index, types)) = plugin
         .funcs
         .get(&(interface.to_string(), function.to_string()))
@@ -388,19 +477,30 @@ pub async fn call(
             plugin.name
         )));
     };
+    let started = Instant::now();
     let params = json::params_from_json(&types.params, args)
         .map_err(|e| CallError::BadArguments(e.to_string()))?;
+    timings.map_in += started.elapsed();
     let limits = scope.limits;
     let mut busy_waits = 0u32;
     let mut attempt = 0;
     while attempt < MAX_ATTEMPTS {
         attempt += 1;
+        let began = Instant::now();
         let mut store = Store::new(&engine.engine, CallState::new(scope.clone()));
         store.limiter(|s| s.limiter());
+        store.call_hook(|mut s, hook| s.data_mut().on_transition(hook));
+        // The guest yields to the async runtime at the next epoch tick and
+        // every tick after. A store's deadline starts at 0, already past:
+        // without setting it, every call stopped to yield once, at its
+        // first epoch check.
+        store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let mut results = vec![Val::Bool(false); types.results.len()];
+        let mut instantiated = None;
         let run = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instantiated = Some(Instant::now());
             let func = instance
                 .get_func(&mut store, index)
                 .ok_or_else(|| wasmtime::format_err!("exported function vanished"))?;
@@ -409,6 +509,12 @@ pub async fn call(
         };
         let outcome: Result<wasmtime::Result<()>, _> =
             tokio::time::timeout(limits.deadline(), run).await;
+        let ran = Instant::now();
+        let instantiated = instantiated.unwrap_or(ran);
+        let host = store.data().host_time;
+        timings.instantiate += instantiated - began;
+        timings.host += host;
+        timings.guest += (ran - instantiated).saturating_sub(host);
         match outcome {
             Err(_) => return Err(CallError::Deadline(limits.deadline())),
             Ok(Err(e)) => {
@@ -457,7 +563,16 @@ pub async fn call(
                 limit: limits.result_bytes,
             });
         }
+        let mapped = Instant::now();
+        timings.map_out += mapped - ran;
         let state = store.into_data();
+        let committing = Instant::now();
+        timings.teardown += committing - mapped;
+        // Every way out of the commit below counts its time.
+        let _commit = CommitClock {
+            since: committing,
+            into: &mut timings.commit,
+        };
         if state.tx.is_read_only()
             && state.events.is_empty()
             && state.ledger.is_empty()
