@@ -9,15 +9,24 @@
 //! `{"result":{"ok":[]}}`. The plugin side does it as `list-shifts` of the
 //! Rust, Python and JavaScript shift boards.
 //!
+//! The added time per plugin request is broken down with the host's own
+//! phase metrics (`Metrics::phase_totals`, read before and after a run of
+//! one request at a time): JSON <-> WIT, instantiation, the guest's code, host
+//! calls, slot reset and commit; the native handler's store scan is timed
+//! the same way, so the host-call phase can be set against it.
+//!
 //! Run with `cargo bench -p coophost --bench http`; `BENCH_HTTP_SECS`
-//! (default 10), `BENCH_HTTP_THREADS` (2), `BENCH_HTTP_CONNECTIONS` (32)
-//! and `BENCH_HTTP_ROUNDS` (1) tune it. Not a test: without the `--bench`
+//! (default 10), `BENCH_HTTP_THREADS` (2), `BENCH_HTTP_CONNECTIONS` (32),
+//! `BENCH_HTTP_ROUNDS` (1) and `BENCH_HTTP_SERIAL_SECS` (5, the one-at-a-time
+//! breakdown runs) tune it. Not a test: without the `--bench`
 //! argument that `cargo bench` passes, `main` returns at once.
 
 use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -30,6 +39,7 @@ use coophost::clock::{SharedClock, SystemClock};
 use coophost::db::Db;
 use coophost::error::Error;
 use coophost::identity::{self, NewMember};
+use coophost::metrics::PhaseTotals;
 use coophost::plugins;
 use coophost::runtime::Engine;
 use coophost::store::{CallTx, MAX_SCAN};
@@ -40,6 +50,45 @@ const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.org";
 /// Roles the shift board's manifest opens `list-shifts` to.
 const LIST_ROLES: [&str; 3] = ["member", "worker", "admin"];
+/// Nanoseconds the native handler spent in its store scans, and how many
+/// requests it served: the native side of the host-call comparison.
+static NATIVE_SCAN_NS: AtomicU64 = AtomicU64::new(0);
+static NATIVE_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// Where a case's plugin requests spent their time: the phase totals'
+/// increase over the measured run, per call, in µs.
+#[derive(Default)]
+struct Breakdown {
+    calls: u64,
+    us: Vec<(&'static str, f64)>,
+}
+
+impl Breakdown {
+    fn between(before: Option<PhaseTotals>, after: Option<PhaseTotals>) -> Breakdown {
+        let Some(after) = after else {
+            return Breakdown::default();
+        };
+        let before = before.unwrap_or(PhaseTotals {
+            calls: 0,
+            seconds: after.seconds.iter().map(|(n, _)| (*n, 0.0)).collect(),
+        });
+        let calls = after.calls - before.calls;
+        let us = after
+            .seconds
+            .iter()
+            .zip(&before.seconds)
+            .map(|((name, a), (_, b))| (*name, (a - b) * 1e6 / calls.max(1) as f64))
+            .collect();
+        Breakdown { calls, us }
+    }
+
+    fn get(&self, phase: &str) -> f64 {
+        self.us
+            .iter()
+            .find(|(n, _)| *n == phase)
+            .map_or(0.0, |(_, v)| *v)
+    }
+}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -52,7 +101,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (addr, token) = rt.block_on(serve(dir.path()));
+    let (addr, token, app) = rt.block_on(serve(dir.path()));
     let secs = env_or("BENCH_HTTP_SECS", 10);
     let threads = env_or("BENCH_HTTP_THREADS", 2);
     let conns = env_or("BENCH_HTTP_CONNECTIONS", 32);
@@ -62,25 +111,30 @@ fn main() {
         .status()
         .is_ok_and(|s| s.success());
 
+    // (name, path, (coop, plugin) whose phase metrics the requests feed).
     let cases = [
         (
             "native axum handler",
             "/native/coops/bench-rs/shift-board/list-shifts",
+            None,
         ),
         (
             "Rust plugin",
             "/v1/coops/bench-rs/call/coop:examples/shift-board/list-shifts",
+            Some(("bench-rs", "shift-board-rs")),
         ),
         (
             "Python plugin",
             "/v1/coops/bench-py/call/coop:examples/shift-board/list-shifts",
+            Some(("bench-py", "shift-board-py")),
         ),
         (
             "JavaScript plugin",
             "/v1/coops/bench-js/call/coop:examples/shift-board/list-shifts",
+            Some(("bench-js", "shift-board-js")),
         ),
     ];
-    for (name, path) in cases {
+    for (name, path, _) in cases {
         let (status, body) = rt.block_on(request(addr, path, &token));
         assert_eq!(status, 200, "{name}: {body}");
         assert_eq!(
@@ -100,9 +154,9 @@ fn main() {
     )
     .expect("write wrk script");
 
-    let mut results: Vec<(&str, Vec<Run>)> = cases.iter().map(|(n, _)| (*n, vec![])).collect();
+    let mut results: Vec<(&str, Vec<Run>)> = cases.iter().map(|(n, _, _)| (*n, vec![])).collect();
     for round in 0..rounds {
-        for (i, (name, path)) in cases.iter().enumerate() {
+        for (i, (name, path, _)) in cases.iter().enumerate() {
             eprintln!(
                 "round {}/{rounds}: {name} ({secs} s, {threads} threads, {conns} connections)...",
                 round + 1
@@ -114,6 +168,32 @@ fn main() {
                 .1
                 .push(wrk(wrk_pinned, &script, &url, secs, threads, conns));
         }
+    }
+
+    // The breakdown runs one request at a time: under concurrent load a
+    // phase's wall time would also hold the other requests' work that ran
+    // while it awaited or yielded.
+    let serial_secs = env_or("BENCH_HTTP_SERIAL_SECS", 5);
+    let mut serial = Vec::new();
+    for (name, path, metered) in &cases {
+        eprintln!("breakdown: {name} ({serial_secs} s, 1 connection)...");
+        let url = format!("http://{addr}{path}");
+        wrk(wrk_pinned, &script, &url, 1, 1, 1);
+        let totals = || metered.and_then(|(c, p)| app.metrics.phase_totals(c, p));
+        let before = totals();
+        let scans = (
+            NATIVE_SCAN_NS.load(Ordering::Relaxed),
+            NATIVE_REQUESTS.load(Ordering::Relaxed),
+        );
+        let run = wrk(wrk_pinned, &script, &url, serial_secs, 1, 1);
+        let ns = NATIVE_SCAN_NS.load(Ordering::Relaxed) - scans.0;
+        let n = NATIVE_REQUESTS.load(Ordering::Relaxed) - scans.1;
+        serial.push(Serial {
+            name,
+            rps: run.rps,
+            phases: Breakdown::between(before, totals()),
+            native_scan_us: (n > 0).then(|| ns as f64 / 1e3 / n as f64),
+        });
     }
 
     let mean =
@@ -152,6 +232,83 @@ fn main() {
     );
     println!(
         "(added µs/req = 1e6/plugin rate - 1e6/native rate: server CPU time per request on its one core)"
+    );
+    print_breakdown(&serial, serial_secs);
+}
+
+/// One case run one request at a time, with its phase metrics.
+struct Serial<'a> {
+    name: &'a str,
+    rps: f64,
+    phases: Breakdown,
+    /// The native handler's store scan, µs per request.
+    native_scan_us: Option<f64>,
+}
+
+/// The added µs per plugin request, one request at a time, split by the
+/// host's phase metrics. Nothing else runs meanwhile, so each phase's wall
+/// time is its own; host calls include the database's time on its thread,
+/// as the native scan does.
+fn print_breakdown(serial: &[Serial], secs: u64) {
+    let Some(native) = serial.first() else { return };
+    let native_latency = 1e6 / native.rps;
+    let native_scan = native.native_scan_us.unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "breakdown, one request at a time (wrk 1 connection, {secs} s per case): µs per request"
+    );
+    println!(
+        "{:<22} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7}",
+        "case",
+        "req/s",
+        "added",
+        "map_in",
+        "inst",
+        "guest",
+        "host+",
+        "map_out",
+        "teardown",
+        "commit",
+        "other"
+    );
+    println!(
+        "{:<22} {:>9.0} {:>8.1}   (its store scan: {native_scan:.1} µs)",
+        native.name, native.rps, 0.0
+    );
+    for case in &serial[1..] {
+        let added = 1e6 / case.rps - native_latency;
+        let b = &case.phases;
+        // The host-call phase less the same scan done natively: the
+        // boundary, the checks and the mapping of what the scan returned.
+        let host_extra = b.get("host") - native_scan;
+        let named = b.get("map_in")
+            + b.get("instantiate")
+            + b.get("guest")
+            + host_extra
+            + b.get("map_out")
+            + b.get("teardown")
+            + b.get("commit");
+        println!(
+            "{:<22} {:>9.0} {:>8.1} {:>7.2} {:>7.1} {:>7.1} {:>7.1} {:>7.2} {:>8.1} {:>7.2} {:>7.1}",
+            case.name,
+            case.rps,
+            added,
+            b.get("map_in"),
+            b.get("instantiate"),
+            b.get("guest"),
+            host_extra,
+            b.get("map_out"),
+            b.get("teardown"),
+            b.get("commit"),
+            added - named,
+        );
+        if b.calls == 0 {
+            eprintln!("{}: no calls were recorded in the phase metrics", case.name);
+        }
+    }
+    println!(
+        "(added = 1e6/plugin rate - 1e6/native rate; host+ = time in host functions less the native handler's same scan; \
+         other = added less the named phases: App::call's binding lookup, access check, audit and metrics, and the HTTP layer's differences)"
     );
 }
 
@@ -243,7 +400,7 @@ fn root() -> PathBuf {
 
 /// Set up the host, start serving, and return the address and a token of a
 /// member of every bench coop.
-async fn serve(dir: &FsPath) -> (SocketAddr, String) {
+async fn serve(dir: &FsPath) -> (SocketAddr, String, Arc<App>) {
     let url = format!("sqlite://{}", dir.join("bench.db").display());
     let db = Db::connect(&url).await.expect("database");
     let engine = Engine::new(root().join("target/bench-compile-cache")).expect("engine");
@@ -296,7 +453,7 @@ async fn serve(dir: &FsPath) -> (SocketAddr, String) {
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app.clone());
-    let router = api::router(app).merge(native);
+    let router = api::router(app.clone()).merge(native);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -304,7 +461,7 @@ async fn serve(dir: &FsPath) -> (SocketAddr, String) {
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");
     });
-    (addr, token)
+    (addr, token, app)
 }
 
 /// `list-shifts` written natively: the same authentication, tenancy, role
@@ -352,6 +509,7 @@ async fn native_list_shifts(
     let mut tx = CallTx::new(coop.id, "shift-board-rs");
     let mut shifts = Vec::new();
     let mut after: Option<String> = None;
+    let scanning = Instant::now();
     loop {
         let page = tx
             .scan(&app.db, "shift/", after.as_deref(), MAX_SCAN)
@@ -362,6 +520,9 @@ async fn native_list_shifts(
             shifts.push(serde_json::from_slice::<Value>(&e.value).unwrap_or(Value::Null));
         }
     }
+    let scanned = u64::try_from(scanning.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    NATIVE_SCAN_NS.fetch_add(scanned, Ordering::Relaxed);
+    NATIVE_REQUESTS.fetch_add(1, Ordering::Relaxed);
     Ok(Json(json!({"result": {"ok": shifts}})))
 }
 
