@@ -308,7 +308,9 @@ fn print_breakdown(serial: &[Serial], secs: u64) {
     }
     println!(
         "(added = 1e6/plugin rate - 1e6/native rate; host+ = time in host functions less the native handler's same scan; \
-         other = added less the named phases: App::call's binding lookup, access check, audit and metrics, and the HTTP layer's differences)"
+         other = added less the named phases: App::call's binding lookup, access check and metrics, \
+         the audit entry (queued, then written by the audit writer on the same core, one batch per request when requests come one at a time), \
+         and the HTTP layer's differences)"
     );
 }
 

@@ -129,6 +129,28 @@ async fn calls_grants_consents_and_reads_are_audited_and_verifiable() {
             .map(|e| e["body"]["outcome"].as_str().unwrap())
             .collect();
         assert_eq!(outcomes, ["ok", "trap", "access-denied"], "{all}");
+        // The writer's own figures: every entry listed was written by it,
+        // in at least one timed batch, and /metrics says so.
+        let stats = host.app.audit.stats();
+        assert_eq!(
+            stats.items as usize,
+            all["entries"].as_array().unwrap().len(),
+            "{backend:?}: {stats:?}"
+        );
+        assert!(
+            stats.batches >= 1 && stats.batches <= stats.items,
+            "{stats:?}"
+        );
+        assert!(stats.write_seconds > 0.0, "{stats:?}");
+        assert_eq!(stats.dropped, 0);
+        let (s, text) = host.request(Method::GET, "/metrics", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            text.as_str()
+                .unwrap_or_default()
+                .contains(&format!("coophost_audit_items_total {}\n", stats.items)),
+            "{text}"
+        );
         assert!(
             calls
                 .iter()

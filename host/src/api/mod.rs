@@ -286,7 +286,7 @@ async fn healthz(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
 async fn metrics(State(app): State<Arc<App>>) -> ([(header::HeaderName, &'static str); 1], String) {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        app.metrics.render() + &app.audit.render_metrics(),
     )
 }
 

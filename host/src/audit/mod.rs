@@ -80,6 +80,23 @@ pub struct Audit {
     tx: mpsc::Sender<Msg>,
     dropped: Mutex<HashMap<i64, u64>>,
     dropped_total: AtomicU64,
+    batches: AtomicU64,
+    items: AtomicU64,
+    write_nanos: AtomicU64,
+}
+
+/// What the audit writer has done since start (for `/metrics` and the
+/// benchmarks: its cost per audited call).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WriterStats {
+    /// Batches written (each one write transaction per coop in it).
+    pub batches: u64,
+    /// Items written.
+    pub items: u64,
+    /// Seconds spent writing them.
+    pub write_seconds: f64,
+    /// Items dropped because the queue was full.
+    pub dropped: u64,
 }
 
 impl Audit {
@@ -91,6 +108,9 @@ impl Audit {
             tx,
             dropped: Mutex::new(HashMap::new()),
             dropped_total: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+            write_nanos: AtomicU64::new(0),
         });
         tokio::spawn(writer(db, rx, std::sync::Arc::downgrade(&audit)));
         audit
@@ -121,6 +141,32 @@ impl Audit {
         if self.tx.send(Msg::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
+    }
+
+    /// The writer's totals so far.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            items: self.items.load(Ordering::Relaxed),
+            write_seconds: self.write_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            dropped: self.dropped(),
+        }
+    }
+
+    /// The writer's totals in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let s = self.stats();
+        format!(
+            "# HELP coophost_audit_batches_total Audit batches written.\n# TYPE coophost_audit_batches_total counter\n\
+             coophost_audit_batches_total {}\n\
+             # HELP coophost_audit_items_total Audit items written.\n# TYPE coophost_audit_items_total counter\n\
+             coophost_audit_items_total {}\n\
+             # HELP coophost_audit_write_seconds_total Time the audit writer spent writing batches.\n# TYPE coophost_audit_write_seconds_total counter\n\
+             coophost_audit_write_seconds_total {}\n\
+             # HELP coophost_audit_dropped_total Audit items dropped because the queue was full.\n# TYPE coophost_audit_dropped_total counter\n\
+             coophost_audit_dropped_total {}\n",
+            s.batches, s.items, s.write_seconds, s.dropped
+        )
     }
 
     fn take_dropped(&self) -> HashMap<i64, u64> {
@@ -155,10 +201,21 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Msg>, audit: std::sync::Weak<Audi
                 at: batch.last().map_or(0, |i: &Item| i.at),
             });
         }
+        let started = std::time::Instant::now();
+        let mut written = true;
         if let Err(e) = write_batch(&db, &batch).await {
             tracing::error!(error = %format!("{e:#}"), items = batch.len(), "audit batch failed; retrying once");
             if let Err(e) = write_batch(&db, &batch).await {
                 tracing::error!(error = %format!("{e:#}"), items = batch.len(), "audit batch lost");
+                written = false;
+            }
+        }
+        if let Some(a) = audit.upgrade() {
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            a.write_nanos.fetch_add(nanos, Ordering::Relaxed);
+            if written && !batch.is_empty() {
+                a.batches.fetch_add(1, Ordering::Relaxed);
+                a.items.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }
         for f in flushes {
