@@ -37,6 +37,16 @@ pub struct PhaseTotals {
     pub seconds: Vec<(&'static str, f64)>,
 }
 
+impl PhaseTotals {
+    /// Seconds spent in `phase` (a [`CallTimings::phases`] label).
+    pub fn seconds_in(&self, phase: &str) -> Option<f64> {
+        self.seconds
+            .iter()
+            .find(|(name, _)| *name == phase)
+            .map(|(_, secs)| *secs)
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     calls: BTreeMap<(String, String, String), u64>,
@@ -239,6 +249,8 @@ mod tests {
         assert_eq!(totals.seconds.len(), 7);
         assert_eq!(totals.seconds[1], ("instantiate", 0.002));
         assert_eq!(totals.seconds[0], ("map_in", 0.0));
+        assert_eq!(totals.seconds_in("host"), Some(0.004));
+        assert_eq!(totals.seconds_in("nap"), None);
         assert_eq!(m.phase_totals("a", "other"), None);
     }
 }
