@@ -738,6 +738,18 @@ fn multipart(boundary: &str, fields: &[(&str, &str)], file: Option<(&str, &[u8])
     out
 }
 
+/// The shift board's limits in coop `gov`, as the API gives them.
+async fn board_limits(host: &TestHost, admin: &str) -> Value {
+    host.request(
+        Method::GET,
+        "/v1/coops/gov/plugins/shift-board-rs/limits",
+        Some(admin),
+        None,
+    )
+    .await
+    .1
+}
+
 #[tokio::test]
 async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
     for backend in backends().await {
@@ -848,6 +860,75 @@ async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
             )
             .await;
         assert_eq!(c["config"]["max-shifts-per-week"], 4, "{c}");
+
+        // Limits: an admin's change, as in the API. Bad fields come back
+        // with their errors and change nothing.
+        let limits_url = format!("{url}/limits");
+        let page = b.get(url).await;
+        assert!(page.body.contains("Change the limits"), "{}", page.body);
+        assert!(page.body.contains("name=\"limit-deadline_ms\""));
+        let r = b
+            .post(
+                url,
+                &limits_url,
+                &[("limit-deadline_ms", "soon"), ("limit-host_calls", "0")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(
+            r.body
+                .contains("Time per call (ms): give a whole number above zero"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("Host calls per call: give a whole number"));
+        assert!(
+            r.body
+                .contains("aria-describedby=\"f-limit-deadline_ms-error\""),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("value=\"soon\""), "the input is kept");
+        assert_eq!(board_limits(&host, &admin).await["overrides"], json!({}));
+        let too_much = (coophost::runtime::limits::MAX_MEMORY_BYTES + 1).to_string();
+        let r = b
+            .post(
+                url,
+                &limits_url,
+                &[("limit-memory_bytes", too_much.as_str())],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("at most"), "{}", r.body);
+        assert_eq!(board_limits(&host, &admin).await["overrides"], json!({}));
+        let r = b
+            .post(
+                url,
+                &limits_url,
+                &[("limit-deadline_ms", "2000"), ("limit-store_keys", "")],
+            )
+            .await;
+        assert_eq!(
+            r.location.as_deref(),
+            Some("/c/gov/plugins/shift-board-rs?done=limits"),
+            "{}",
+            r.body
+        );
+        let l = board_limits(&host, &admin).await;
+        assert_eq!(l["overrides"], json!({"deadline_ms": 2000}), "{l}");
+        assert_eq!(l["limits"]["deadline_ms"], 2000, "{l}");
+        let page = b.get("/c/gov/plugins/shift-board-rs?done=limits").await;
+        assert!(page.body.contains("The limits are changed"));
+        assert!(
+            page.body
+                .contains("name=\"limit-deadline_ms\" type=\"number\" value=\"2000\""),
+            "{}",
+            page.body
+        );
+        // Emptied fields go back to the host's defaults.
+        let r = b.post(url, &limits_url, &[("limit-deadline_ms", "")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(board_limits(&host, &admin).await["overrides"], json!({}));
 
         // Rollback and removal are proposals.
         let r = b

@@ -13,6 +13,10 @@ pub const DEFAULT_DEADLINE_MS: u64 = 5_000;
 /// and JavaScript runtimes start at tens of MiB; 256 MiB leaves room for
 /// real data without letting one call take the machine.
 pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+/// The most memory a coop may allow one instance: the pooling allocator
+/// reserves this much per instance slot, so no instance could grow past it
+/// whatever its limit said.
+pub const MAX_MEMORY_BYTES: u64 = DEFAULT_MEMORY_BYTES;
 /// Largest result, as JSON bytes, a call may return: API responses stay
 /// small, and a plugin cannot make the host buffer gigabytes.
 pub const DEFAULT_RESULT_BYTES: u64 = 4 << 20;
@@ -81,6 +85,11 @@ impl Limits {
                 ));
             }
             match v.as_u64() {
+                Some(n) if k == "memory_bytes" && n > MAX_MEMORY_BYTES => {
+                    return Err(format!(
+                        "limit memory_bytes may be at most {MAX_MEMORY_BYTES} (the memory the host reserves for each instance), got {n}"
+                    ));
+                }
                 Some(n) if n > 0 => base[k] = v.clone(),
                 _ => return Err(format!("limit {k} must be a positive integer, got {v}")),
             }
@@ -185,6 +194,16 @@ mod tests {
                 .unwrap_err()
                 .contains("positive")
         );
+        assert!(
+            Limits::default()
+                .with_overrides(&serde_json::json!({"memory_bytes": MAX_MEMORY_BYTES + 1}))
+                .unwrap_err()
+                .contains("at most")
+        );
+        let l = Limits::default()
+            .with_overrides(&serde_json::json!({"memory_bytes": MAX_MEMORY_BYTES}))
+            .unwrap();
+        assert_eq!(l.memory_bytes, MAX_MEMORY_BYTES);
     }
 
     #[test]

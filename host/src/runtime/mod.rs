@@ -154,7 +154,7 @@ fn build_engine(allocator: Allocator) -> anyhow::Result<wasmtime::Engine> {
             .max_memories_per_module(2)
             .max_tables_per_module(4)
             .table_elements(POOL_TABLE_ELEMENTS)
-            .max_memory_size(limits::DEFAULT_MEMORY_BYTES as usize)
+            .max_memory_size(limits::MAX_MEMORY_BYTES as usize)
             .max_core_instance_size(4 << 20)
             .max_component_instance_size(4 << 20)
             .max_unused_warm_slots(64)

@@ -1,8 +1,9 @@
 //! Plugin pages, for admins: what is installed (interfaces, capabilities
 //! asked for and granted, version, hash, licence, source, signature),
 //! settings and limits; proposing an install, upgrade, rollback or removal,
-//! and changing a setting directly where the coop's rules still let admins,
-//! through a vote otherwise.
+//! changing a setting directly where the coop's rules still let admins,
+//! through a vote otherwise, and changing the plugin's limits (an admin's
+//! call, as in the API).
 //!
 //! Installing goes in two steps the API provides: the component is staged
 //! (`POST components`, the raw `.wasm`), then an `install-plugin` proposal
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::layout::{CoopCtx, Shell, api_error_page, api_message, coop_ctx, csrf, notices};
+use super::layout::{CoopCtx, Shell, api_error_page, api_message, coop_ctx, csrf, field, notices};
 use super::{ApiFail, CSRF_FIELD, Page, Visitor, Web, read_form, see_other, urlencode};
 
 /// Largest install form: the API's largest component (64 MiB, see
@@ -40,6 +41,7 @@ pub fn routes() -> Router<Web> {
         )
         .route("/c/{coop}/plugins/{name}", get(detail))
         .route("/c/{coop}/plugins/{name}/config", post(set_config))
+        .route("/c/{coop}/plugins/{name}/limits", post(set_limits))
         .route("/c/{coop}/plugins/{name}/propose", post(propose))
 }
 
@@ -269,6 +271,10 @@ struct DetailInput {
     errors: Vec<String>,
     config_error: Option<String>,
     action_error: Option<String>,
+    /// The limits form as posted (limit name, text), when it comes back.
+    limits: Vec<(String, String)>,
+    /// (limit name, message) for each limit field that was refused.
+    limit_errors: Vec<(String, String)>,
 }
 
 async fn detail(
@@ -283,6 +289,7 @@ async fn detail(
     };
     let done = q.done.as_deref().map(|d| match d {
         "config" => v.t("plugins.config-saved"),
+        "limits" => v.t("plugins.limits-saved"),
         _ => v.t("plugins.done"),
     });
     render_detail(
@@ -417,6 +424,26 @@ async fn render_detail(
                         }
                     }
                 }
+                h3 { (v.t("plugins.change-limits")) }
+                p class="muted" {
+                    (v.f("plugins.limits-intro", &[("max", &(crate::runtime::limits::MAX_MEMORY_BYTES >> 20).to_string())]))
+                }
+                form method="post" action=(c.url(&format!("/plugins/{}/limits", urlencode(name)))) novalidate {
+                    (csrf(v))
+                    @for k in l.keys() {
+                        (field(
+                            &format!("limit-{k}"),
+                            &limit_name(v, k),
+                            "number",
+                            &limit_field_value(input, overrides, k),
+                            input.limit_errors.iter().find(|(n, _)| n == k).map(|(_, e)| e.as_str()),
+                            false,
+                        ))
+                    }
+                    div class="actions" {
+                        button type="submit" { (v.t("plugins.save-limits")) }
+                    }
+                }
             } @else {
                 p { (v.t("plugins.no-limits")) }
             }
@@ -488,6 +515,86 @@ fn limit_name(v: &Visitor, key: &str) -> String {
         key.to_string()
     } else {
         text.to_string()
+    }
+}
+
+/// What a limit field shows: what was posted if the form came back, else
+/// the coop's own value, else nothing (the host's default applies).
+fn limit_field_value(input: &DetailInput, overrides: &Value, key: &str) -> String {
+    if let Some((_, posted)) = input.limits.iter().find(|(k, _)| k == key) {
+        return posted.clone();
+    }
+    overrides
+        .get(key)
+        .and_then(Value::as_u64)
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// The limits form: every limit field left empty falls back to the host's
+/// default; the rest must be whole numbers above zero (the API checks the
+/// rest, such as the memory ceiling).
+async fn set_limits(
+    State(web): State<Web>,
+    v: Visitor,
+    Path((slug, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match read_form(&v, &headers, body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let c = match admin_ctx(&web, &v, &slug).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let base = c.api(&format!("/plugins/{}/limits", urlencode(&name)));
+    let current = match web.get(&v, &base).await {
+        Ok(l) => l,
+        Err(e) => return api_error_page(&v, &e),
+    };
+    let keys: Vec<String> = current["limits"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut input = DetailInput::default();
+    let mut overrides = serde_json::Map::new();
+    for k in &keys {
+        let text = form.get(&format!("limit-{k}")).to_string();
+        if !text.is_empty() {
+            match text.parse::<u64>() {
+                Ok(n) if n > 0 => {
+                    overrides.insert(k.clone(), json!(n));
+                }
+                _ => {
+                    let msg = v.f("plugins.limits-invalid", &[("name", &limit_name(&v, k))]);
+                    input.errors.push(msg.clone());
+                    input.limit_errors.push((k.clone(), msg));
+                }
+            }
+        }
+        input.limits.push((k.clone(), text));
+    }
+    if !input.errors.is_empty() {
+        return render_detail(
+            &web,
+            &v,
+            &c,
+            &name,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &input,
+            None,
+        )
+        .await;
+    }
+    match web.put(&v, &base, &Value::Object(overrides)).await {
+        Ok(_) => see_other(&c.url(&format!("/plugins/{}?done=limits", urlencode(&name)))),
+        Err(e) if e.status.is_client_error() => {
+            input.errors.push(api_message(&v, &e));
+            render_detail(&web, &v, &c, &name, e.status, &input, None).await
+        }
+        Err(e) => api_error_page(&v, &e),
     }
 }
 
