@@ -42,7 +42,7 @@ pub async fn seed(app: &App, dir: &Path) -> anyhow::Result<()> {
         )
         .await?;
         install_beside(app, &coop, &wasm).await?;
-        seed_money(app, coop.id).await?;
+        seed_money(app, coop.id, app.clock.now_ms()).await?;
         println!(
             "demo coop {slug} ready: log in as {ADMIN_EMAIL} (or alice@demo.coop, bob@demo.coop) with password {PASSWORD}"
         );
@@ -93,8 +93,12 @@ async fn seed_delivery(app: &App, dir: &Path) -> anyhow::Result<()> {
     )
     .await?;
     install_beside(app, &coop, &wasm).await?;
+    // The money rules and the couriers' past work come first: the decision
+    // log is in time order, and the governance history starts 40 days ago.
+    let since = history_start(app.clock.now_ms());
+    seed_money(app, coop.id, since).await?;
+    seed_pay_history(app, coop.id, &added[2..], since).await?;
     seed_governance(app, &coop, &added).await?;
-    seed_money(app, coop.id).await?;
     let admin = &added[0];
     let actor = crate::identity::Actor {
         coop_id: coop.id,
@@ -359,12 +363,13 @@ async fn install_beside(
     Ok(())
 }
 
-/// The demo coop's voted split, earnings floor and payout account, so
-/// statements, floor runs and payout previews have something to show.
-async fn seed_money(app: &App, coop_id: i64) -> anyhow::Result<()> {
+/// The demo coop's voted split, earnings floor and payout account, set at
+/// `now` (a past date for the delivery coop, whose pay history starts
+/// then), so statements, floor runs and payout previews have something to
+/// show.
+async fn seed_money(app: &App, coop_id: i64, now: i64) -> anyhow::Result<()> {
     use crate::ledger::policies::{self, NewFloor, OnShortfall};
     use crate::ledger::split::{FeeBearer, SplitTerms};
-    let now = app.clock.now_ms();
     let terms = SplitTerms::Commission {
         worker_share_bp: 8_000,
         reserve_share_of_commission_bp: 3_000,
@@ -421,5 +426,86 @@ async fn seed_money(app: &App, coop_id: i64) -> anyhow::Result<()> {
         now,
     )
     .await?;
+    Ok(())
+}
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Where the delivery coop's pay history starts: the first day of the
+/// month 45 days back, so at least one whole month is over (its floor has
+/// run) and the history begins before the governance history does.
+pub fn history_start(now: i64) -> i64 {
+    crate::ledger::period::Month::containing(now - 45 * DAY_MS).start_ms()
+}
+
+/// The couriers' past work in the delivery coop, from `since` to
+/// yesterday: weekday lunch shifts (10:30 to 13:00 UTC, four a week each)
+/// and the deliveries settled in them, posted through the ledger's own
+/// functions with their past dates (each order charged into escrow, then
+/// split under the coop's policy), and the earnings floor run for each
+/// month that is over. The last courier has quieter days and falls under
+/// the floor, so the floor run tops them up. The orders predate the
+/// plugin: they are in the books and statements, not in its delivery
+/// lists.
+async fn seed_pay_history(
+    app: &App,
+    coop_id: i64,
+    couriers: &[crate::identity::Member],
+    since: i64,
+) -> anyhow::Result<()> {
+    use crate::ledger::hold::Hold;
+    use crate::ledger::money::{Currency, Money};
+    use crate::ledger::period::Month;
+    let now = app.clock.now_ms();
+    let policy = crate::ledger::policies::split_in_effect(&app.db, coop_id, since)
+        .await?
+        .context("the demo split is in effect from the start of the history")?;
+    for day in since.div_euclid(DAY_MS)..now.div_euclid(DAY_MS) {
+        // 1970-01-01 was a Thursday: weekday 0 is Monday.
+        let weekday = (day + 3).rem_euclid(7);
+        if weekday >= 5 {
+            continue;
+        }
+        for (i, courier) in couriers.iter().enumerate() {
+            let i = i as i64;
+            if (weekday + i) % 5 == 4 {
+                continue;
+            }
+            let start = day * DAY_MS + 10 * HOUR_MS + 30 * MINUTE_MS;
+            crate::shifts::start(&app.db, coop_id, courier.id, start).await?;
+            // Two to six deliveries a shift (about 14 EUR an hour net),
+            // and one to three for the last courier (about 7).
+            let quiet = i + 1 == couriers.len() as i64;
+            let orders = if quiet {
+                1 + (day * 7 + i * 3).rem_euclid(3)
+            } else {
+                2 + (day * 7 + i * 3).rem_euclid(5)
+            };
+            let status = crate::shifts::status(&app.db, coop_id, courier.id).await?;
+            for k in 0..orders {
+                let at = start + 15 * MINUTE_MS + k * 25 * MINUTE_MS;
+                let gross = Money::new(
+                    650 + (day * 31 + k * 17 + i * 13).rem_euclid(9) * 110,
+                    Currency::EUR,
+                );
+                let order_ref = format!("bike-delivery.demo-{day}-{}-{k}", courier.id);
+                let (_, charge) = Hold::authorise(&order_ref, gross, at, at + HOUR_MS)?;
+                crate::ledger::repo::post(&app.db, coop_id, &charge).await?;
+                let settled_at = at + 20 * MINUTE_MS;
+                let settlement = crate::ledger::split::settle(
+                    gross, &policy, &status, courier.id, &order_ref, settled_at,
+                )?;
+                crate::payments::settle(&app.db, coop_id, settlement, &policy, settled_at).await?;
+            }
+            crate::shifts::end(&app.db, coop_id, courier.id, start + 150 * MINUTE_MS).await?;
+        }
+    }
+    let mut month = Month::containing(since);
+    while month.end_ms() <= now {
+        crate::payments::floor_run::run(&app.db, coop_id, month, month.end_ms()).await?;
+        month = month.next();
+    }
     Ok(())
 }

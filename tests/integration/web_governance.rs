@@ -1135,6 +1135,71 @@ async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
     }
 }
 
+/// The demo's couriers have past work in the books: statements for a month
+/// that is over, its floor run (the quiet courier topped up), balanced
+/// books, and their own statement through the API.
+#[tokio::test]
+async fn the_demo_couriers_have_pay_history() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (wasm, manifest) = component("bike-delivery");
+        std::fs::write(dir.path().join("bike-delivery.wasm"), wasm).unwrap();
+        std::fs::write(dir.path().join("bike-delivery.toml"), manifest).unwrap();
+        coophost::demo::seed(&host.app, dir.path()).await.unwrap();
+        let now = host.app.clock.now_ms();
+        let db = &host.app.db;
+        let coop = identity::find_coop(db, "velo").await.unwrap();
+        let month = coophost::ledger::period::Month::containing(coophost::demo::history_start(now));
+        let members = identity::list_members(db, coop.id).await.unwrap();
+        let id = |email: &str| members.iter().find(|m| m.email == email).unwrap().id;
+        for email in ["ana@velo.coop", "ben@velo.coop", "chloe@velo.coop"] {
+            let st = coophost::payments::statements::statement(db, coop.id, id(email), month, now)
+                .await
+                .unwrap();
+            assert!(st.gross > 0, "{backend:?} {email}: {st:?}");
+            // Four lunches of 2.5 hours a week: about 40 hours a month.
+            assert!(
+                st.on_shift_ms > 30 * 3_600_000 && st.on_shift_ms < 60 * 3_600_000,
+                "{email}: {st:?}"
+            );
+        }
+        let floor = coophost::payments::floor_run::results(db, coop.id, month)
+            .await
+            .unwrap();
+        let of = |email: &str| floor.iter().find(|w| w.member_id == id(email)).unwrap();
+        assert!(of("chloe@velo.coop").topped_up > 0, "{floor:?}");
+        assert_eq!(of("ana@velo.coop").topped_up, 0, "{floor:?}");
+        coophost::ledger::repo::sum_check(db, coop.id)
+            .await
+            .expect("the books balance");
+
+        let (s, login) = host
+            .request(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": "chloe@velo.coop", "password": coophost::demo::PASSWORD})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{login}");
+        let token = login["token"].as_str().unwrap().to_string();
+        let (s, st) = host
+            .request(
+                Method::GET,
+                &format!("/v1/coops/velo/me/statements/{month}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{st}");
+        let topped = st["statement"]["top_ups"].as_i64().unwrap_or(0);
+        assert_eq!(topped, of("chloe@velo.coop").topped_up, "{st}");
+        assert!(topped > 0, "{st}");
+        host.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn the_demo_coop_has_a_decided_and_an_open_proposal() {
     for backend in backends().await {
