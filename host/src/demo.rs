@@ -446,7 +446,8 @@ pub fn history_start(now: i64) -> i64 {
 /// functions with their past dates (each order charged into escrow, then
 /// split under the coop's policy), and the earnings floor run for each
 /// month that is over. The last courier has quieter days and falls under
-/// the floor, so the floor run tops them up. The orders predate the
+/// the floor, so the floor run tops them up from the solidarity fund (as
+/// far as it goes; the rest is flagged). The orders predate the
 /// plugin: they are in the books and statements, not in its delivery
 /// lists.
 async fn seed_pay_history(

@@ -1135,6 +1135,47 @@ async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
     }
 }
 
+/// The demo's pay history depends on the day it is seeded: on any of a
+/// year's worth of start dates, the last whole month has its floor run,
+/// with the busy courier above the floor and the quiet one topped up, and
+/// the books balance.
+#[tokio::test]
+async fn the_demo_pay_history_holds_on_any_start_date() {
+    for days in [0, 23, 51, 97, 130, 164, 199, 246, 281, 330] {
+        let host = TestHost::new(crate::common::Backend::Sqlite).await;
+        host.clock.advance(days * DAY);
+        let dir = tempfile::tempdir().unwrap();
+        let (wasm, manifest) = component("bike-delivery");
+        std::fs::write(dir.path().join("bike-delivery.wasm"), wasm).unwrap();
+        std::fs::write(dir.path().join("bike-delivery.toml"), manifest).unwrap();
+        coophost::demo::seed(&host.app, dir.path()).await.unwrap();
+        let now = host.app.clock.now_ms();
+        let db = &host.app.db;
+        let coop = identity::find_coop(db, "velo").await.unwrap();
+        let members = identity::list_members(db, coop.id).await.unwrap();
+        let id = |email: &str| members.iter().find(|m| m.email == email).unwrap().id;
+        let last = coophost::ledger::period::Month::containing(now).previous();
+        let floor = coophost::payments::floor_run::results(db, coop.id, last)
+            .await
+            .unwrap();
+        let of = |email: &str| {
+            floor
+                .iter()
+                .find(|w| w.member_id == id(email))
+                .unwrap_or_else(|| panic!("day +{days}: {email} not in the {last} floor run"))
+        };
+        assert_eq!(of("ana@velo.coop").topped_up, 0, "day +{days}: {floor:?}");
+        assert!(
+            of("chloe@velo.coop").topped_up > 0,
+            "day +{days}: {floor:?}"
+        );
+        coophost::ledger::repo::sum_check(db, coop.id)
+            .await
+            .expect("the books balance");
+        host.finish().await;
+    }
+}
+
 /// The demo's couriers have past work in the books: statements for a month
 /// that is over, its floor run (the quiet courier topped up), balanced
 /// books, and their own statement through the API.
