@@ -1135,6 +1135,16 @@ async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
     }
 }
 
+/// Seed the demo with only the delivery coop's component, so only `velo`
+/// is created.
+async fn seed_velo_demo(host: &TestHost) {
+    let dir = tempfile::tempdir().unwrap();
+    let (wasm, manifest) = component("bike-delivery");
+    std::fs::write(dir.path().join("bike-delivery.wasm"), wasm).unwrap();
+    std::fs::write(dir.path().join("bike-delivery.toml"), manifest).unwrap();
+    coophost::demo::seed(&host.app, dir.path()).await.unwrap();
+}
+
 /// The demo's pay history depends on the day it is seeded: on any of a
 /// year's worth of start dates, the last whole month has its floor run,
 /// with the busy courier above the floor and the quiet one topped up, and
@@ -1144,11 +1154,7 @@ async fn the_demo_pay_history_holds_on_any_start_date() {
     for days in [0, 23, 51, 97, 130, 164, 199, 246, 281, 330] {
         let host = TestHost::new(crate::common::Backend::Sqlite).await;
         host.clock.advance(days * DAY);
-        let dir = tempfile::tempdir().unwrap();
-        let (wasm, manifest) = component("bike-delivery");
-        std::fs::write(dir.path().join("bike-delivery.wasm"), wasm).unwrap();
-        std::fs::write(dir.path().join("bike-delivery.toml"), manifest).unwrap();
-        coophost::demo::seed(&host.app, dir.path()).await.unwrap();
+        seed_velo_demo(&host).await;
         let now = host.app.clock.now_ms();
         let db = &host.app.db;
         let coop = identity::find_coop(db, "velo").await.unwrap();
@@ -1183,11 +1189,7 @@ async fn the_demo_pay_history_holds_on_any_start_date() {
 async fn the_demo_couriers_have_pay_history() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
-        let dir = tempfile::tempdir().unwrap();
-        let (wasm, manifest) = component("bike-delivery");
-        std::fs::write(dir.path().join("bike-delivery.wasm"), wasm).unwrap();
-        std::fs::write(dir.path().join("bike-delivery.toml"), manifest).unwrap();
-        coophost::demo::seed(&host.app, dir.path()).await.unwrap();
+        seed_velo_demo(&host).await;
         let now = host.app.clock.now_ms();
         let db = &host.app.db;
         let coop = identity::find_coop(db, "velo").await.unwrap();
@@ -1245,12 +1247,7 @@ async fn the_demo_couriers_have_pay_history() {
 async fn the_demo_coop_has_a_decided_and_an_open_proposal() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
-        // Only the delivery coop's component, so only `velo` is seeded.
-        let dir = tempfile::tempdir().unwrap();
-        let (wasm, manifest) = component("bike-delivery");
-        std::fs::write(dir.path().join("bike-delivery.wasm"), wasm).unwrap();
-        std::fs::write(dir.path().join("bike-delivery.toml"), manifest).unwrap();
-        coophost::demo::seed(&host.app, dir.path()).await.unwrap();
+        seed_velo_demo(&host).await;
         let now = host.app.clock.now_ms();
 
         let (s, login) = host

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout::{CoopCtx, Shell, api_error_page, api_message, coop_ctx, csrf, notices};
-use super::{Page, Visitor, Web, read_form, see_other, urlencode};
+use super::{Page, Visitor, Web, coop_form, read_form, see_other, urlencode};
 
 pub fn routes() -> Router<Web> {
     Router::new()
@@ -880,12 +880,8 @@ async fn vote(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match coop_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, coop_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let Some(pid) = parse_id(&id) else {
@@ -1237,12 +1233,8 @@ async fn open_proposal(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match coop_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, coop_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let mut input = NewInput::default();

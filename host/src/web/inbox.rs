@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout::{Shell, api_error_page, coop_ctx, csrf, notices};
-use super::{Page, Visitor, Web, read_form, see_other};
+use super::{Page, Visitor, Web, coop_form, see_other};
 
 pub fn routes() -> Router<Web> {
     Router::new()
@@ -144,12 +144,8 @@ async fn mark_read(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match coop_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, coop_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let ids = match form.get("id") {

@@ -410,6 +410,19 @@ impl Form {
     }
 }
 
+/// A form posted to a coop's page: the form, read and its CSRF token
+/// checked first, then the coop context `ctx` resolves (whose checks, such
+/// as being an admin, are the page's); or the page that refuses the post.
+pub async fn coop_form(
+    v: &Visitor,
+    headers: &HeaderMap,
+    body: Bytes,
+    ctx: impl Future<Output = Result<layout::CoopCtx, Response>>,
+) -> Result<(Form, layout::CoopCtx), Response> {
+    let form = read_form(v, headers, body).await?;
+    Ok((form, ctx.await?))
+}
+
 /// Read a form body and check its CSRF token against the visitor's.
 pub async fn read_form(v: &Visitor, headers: &HeaderMap, body: Bytes) -> Result<Form, Response> {
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout::{CoopCtx, Shell, api_error_page, api_message, coop_ctx, csrf, notices};
-use super::{Page, Visitor, Web, read_form, see_other, urlencode};
+use super::{Page, Visitor, Web, coop_form, read_form, see_other, urlencode};
 
 /// Longest appeal statement, in bytes (the host's limit).
 const MAX_STATEMENT_BYTES: usize = crate::moderation::MAX_STATEMENT_BYTES;
@@ -274,12 +274,8 @@ async fn set_consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match coop_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, coop_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let given = match form.get("given") {
@@ -396,12 +392,8 @@ async fn appeal(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match coop_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, coop_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let Ok(decision) = form.get("decision").parse::<i64>() else {

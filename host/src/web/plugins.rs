@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::layout::{CoopCtx, Shell, api_error_page, api_message, coop_ctx, csrf, field, notices};
-use super::{ApiFail, CSRF_FIELD, Page, Visitor, Web, read_form, see_other, urlencode};
+use super::{ApiFail, CSRF_FIELD, Page, Visitor, Web, coop_form, read_form, see_other, urlencode};
 
 /// Largest install form: the API's largest component (64 MiB, see
 /// `POST components`) plus room for the manifest and the other fields.
@@ -541,12 +541,8 @@ async fn set_limits(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match admin_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, admin_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let base = c.api(&format!("/plugins/{}/limits", urlencode(&name)));
@@ -605,12 +601,8 @@ async fn set_config(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match admin_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, admin_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let base = c.api(&format!("/plugins/{}", urlencode(&name)));
@@ -696,12 +688,8 @@ async fn propose(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match admin_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, admin_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let mut input = DetailInput {

@@ -16,7 +16,7 @@ use super::{
     task_state, vehicle, window,
 };
 use crate::web::layout::{CoopCtx, Shell, api_error_page, api_message, csrf, notices};
-use crate::web::{Page, Visitor, Web, read_form, see_other, urlencode};
+use crate::web::{Page, Visitor, Web, coop_form, see_other, urlencode};
 
 /// Longest drop-off label the standard accepts.
 const MAX_LABEL: usize = 200;
@@ -331,12 +331,8 @@ pub(super) async fn request_quote(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match delivery_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, delivery_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let q = QuoteInput::from_form(&form);
@@ -539,12 +535,8 @@ pub(super) async fn place_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match delivery_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, delivery_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let mut o = OrderInput {
@@ -792,12 +784,8 @@ pub(super) async fn cancel_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match delivery_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, delivery_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let reason = form.get("reason");

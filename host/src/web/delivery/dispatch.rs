@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Done, call, delivery_ctx, dispatcher, done_text, int, km, list, money, window};
 use crate::web::layout::{CoopCtx, Shell, api_error_page, api_message, csrf, error_page, notices};
-use crate::web::{Page, Visitor, Web, read_form, see_other};
+use crate::web::{Page, Visitor, Web, coop_form, see_other};
 
 /// `GET /c/{coop}/delivery/dispatch`.
 pub(super) async fn page(
@@ -103,12 +103,8 @@ pub(super) async fn assign(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match read_form(&v, &headers, body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let c = match delivery_ctx(&web, &v, &slug).await {
-        Ok(c) => c,
+    let (form, c) = match coop_form(&v, &headers, body, delivery_ctx(&web, &v, &slug)).await {
+        Ok(fc) => fc,
         Err(r) => return r,
     };
     let order = form.get("order");
