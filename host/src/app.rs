@@ -131,7 +131,7 @@ impl App {
             return Ok(p.clone());
         }
         let parts = plugins::load_parts(&self.db, plugin_id).await?;
-        let limits = self.limits.with_overrides(&parts.limits).map_err(|e| {
+        let limits = self.limits.with_stored(&parts.limits).map_err(|e| {
             Error::Internal(anyhow::anyhow!(
                 "stored limits of plugin {plugin_id} are invalid: {e}"
             ))

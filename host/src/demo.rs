@@ -463,7 +463,14 @@ async fn seed_pay_history(
     let policy = crate::ledger::policies::split_in_effect(&app.db, coop_id, since)
         .await?
         .context("the demo split is in effect from the start of the history")?;
+    // Each month's floor runs when the month ends, as the scheduler would:
+    // its top-ups draw on the solidarity fund as it stood then.
+    let mut month = Month::containing(since);
     for day in since.div_euclid(DAY_MS)..now.div_euclid(DAY_MS) {
+        if day * DAY_MS >= month.end_ms() {
+            crate::payments::floor_run::run(&app.db, coop_id, month, month.end_ms()).await?;
+            month = month.next();
+        }
         // 1970-01-01 was a Thursday: weekday 0 is Monday.
         let weekday = (day + 3).rem_euclid(7);
         if weekday >= 5 {
@@ -486,7 +493,9 @@ async fn seed_pay_history(
             };
             let status = crate::shifts::status(&app.db, coop_id, courier.id).await?;
             for k in 0..orders {
-                let at = start + 15 * MINUTE_MS + k * 25 * MINUTE_MS;
+                // Every 20 minutes from 10:45, each settled 20 minutes
+                // later: the sixth at 12:45, within the shift.
+                let at = start + 15 * MINUTE_MS + k * 20 * MINUTE_MS;
                 let gross = Money::new(
                     650 + (day * 31 + k * 17 + i * 13).rem_euclid(9) * 110,
                     Currency::EUR,
@@ -503,7 +512,6 @@ async fn seed_pay_history(
             crate::shifts::end(&app.db, coop_id, courier.id, start + 150 * MINUTE_MS).await?;
         }
     }
-    let mut month = Month::containing(since);
     while month.end_ms() <= now {
         crate::payments::floor_run::run(&app.db, coop_id, month, month.end_ms()).await?;
         month = month.next();

@@ -15,16 +15,13 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Phases of a plugin call, as [`CallTimings::phases`] labels them.
-const PHASES: usize = 7;
-
 #[derive(Default)]
 struct Histogram {
     counts: Vec<u64>,
     sum: f64,
     count: u64,
     /// Seconds spent in each phase, summed over the calls.
-    phases: [f64; PHASES],
+    phases: [f64; CallTimings::PHASES],
 }
 
 /// A plugin's calls so far and the seconds they spent in each phase
@@ -171,7 +168,7 @@ impl Metrics {
                 h.count
             );
         }
-        s.push_str("# HELP coophost_plugin_call_phase_seconds_total Time plugin calls spent in each phase: map_in (JSON to WIT), instantiate, guest (its own code), host (host functions it called), map_out (WIT to JSON), teardown (slot reset), commit.\n# TYPE coophost_plugin_call_phase_seconds_total counter\n");
+        s.push_str("# HELP coophost_plugin_call_phase_seconds_total Time plugin calls spent in each phase: map_in (JSON to WIT), instantiate (start functions included), guest (its own code), host (host functions it called and the runtime calls that can fail, such as memory growth and epoch yields, awaits included), map_out (WIT to JSON), teardown (slot reset), commit.\n# TYPE coophost_plugin_call_phase_seconds_total counter\n");
         for ((coop, plugin), h) in &m.durations {
             for ((phase, _), secs) in CallTimings::default().phases().iter().zip(h.phases) {
                 let _ = writeln!(

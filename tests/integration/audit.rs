@@ -142,7 +142,7 @@ async fn calls_grants_consents_and_reads_are_audited_and_verifiable() {
             "{stats:?}"
         );
         assert!(stats.write_seconds > 0.0, "{stats:?}");
-        assert_eq!(stats.dropped, 0);
+        assert_eq!((stats.dropped, stats.lost), (0, 0));
         let (s, text) = host.request(Method::GET, "/metrics", None, None).await;
         assert_eq!(s, StatusCode::OK);
         assert!(

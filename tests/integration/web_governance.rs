@@ -900,6 +900,12 @@ async fn plugin_pages_are_for_admins_and_changes_go_through_governance() {
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
         assert!(r.body.contains("at most"), "{}", r.body);
+        assert!(
+            r.body
+                .contains("aria-describedby=\"f-limit-memory_bytes-error\""),
+            "the refusal is tied to the memory field: {}",
+            r.body
+        );
         assert_eq!(board_limits(&host, &admin).await["overrides"], json!({}));
         let r = b
             .post(

@@ -83,6 +83,7 @@ pub struct Audit {
     batches: AtomicU64,
     items: AtomicU64,
     write_nanos: AtomicU64,
+    lost: AtomicU64,
 }
 
 /// What the audit writer has done since start (for `/metrics` and the
@@ -97,6 +98,8 @@ pub struct WriterStats {
     pub write_seconds: f64,
     /// Items dropped because the queue was full.
     pub dropped: u64,
+    /// Items lost because their batch failed to write twice.
+    pub lost: u64,
 }
 
 impl Audit {
@@ -111,6 +114,7 @@ impl Audit {
             batches: AtomicU64::new(0),
             items: AtomicU64::new(0),
             write_nanos: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
         });
         tokio::spawn(writer(db, rx, std::sync::Arc::downgrade(&audit)));
         audit
@@ -150,6 +154,7 @@ impl Audit {
             items: self.items.load(Ordering::Relaxed),
             write_seconds: self.write_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             dropped: self.dropped(),
+            lost: self.lost.load(Ordering::Relaxed),
         }
     }
 
@@ -164,8 +169,10 @@ impl Audit {
              # HELP coophost_audit_write_seconds_total Time the audit writer spent writing batches.\n# TYPE coophost_audit_write_seconds_total counter\n\
              coophost_audit_write_seconds_total {}\n\
              # HELP coophost_audit_dropped_total Audit items dropped because the queue was full.\n# TYPE coophost_audit_dropped_total counter\n\
-             coophost_audit_dropped_total {}\n",
-            s.batches, s.items, s.write_seconds, s.dropped
+             coophost_audit_dropped_total {}\n\
+             # HELP coophost_audit_lost_total Audit items lost because their batch failed to write twice.\n# TYPE coophost_audit_lost_total counter\n\
+             coophost_audit_lost_total {}\n",
+            s.batches, s.items, s.write_seconds, s.dropped, s.lost
         )
     }
 
@@ -213,7 +220,9 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Msg>, audit: std::sync::Weak<Audi
         if let Some(a) = audit.upgrade() {
             let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             a.write_nanos.fetch_add(nanos, Ordering::Relaxed);
-            if written && !batch.is_empty() {
+            if !written {
+                a.lost.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            } else if !batch.is_empty() {
                 a.batches.fetch_add(1, Ordering::Relaxed);
                 a.items.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }

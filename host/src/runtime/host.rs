@@ -108,6 +108,8 @@ pub struct CallState {
     /// When the guest last called into the host (a host function or a
     /// runtime libcall), while it is in there.
     host_entered: Option<Instant>,
+    /// How deeply host calls nest now (0: the guest, or not running).
+    host_depth: u32,
     /// Time spent in the host during the call, awaits included.
     pub(super) host_time: Duration,
 }
@@ -136,24 +138,44 @@ impl CallState {
             log_bytes: 0,
             host_calls: 0,
             host_entered: None,
+            host_depth: 0,
             host_time: Duration::ZERO,
         }
     }
 
     /// The store's call hook: adds up the time the guest spends in host
-    /// functions. Set on every call's store; it only reads the clock on a
-    /// host call.
+    /// functions and in the runtime's libcalls that can fail (memory
+    /// growth, the epoch yield), awaits included. Calls nest: a host
+    /// function that hands the guest a string calls the guest's allocator,
+    /// which may grow memory; only the outermost one is timed, and the
+    /// guest code it calls back counts as part of it. Set on every call's
+    /// store; it reads the clock only when the guest enters or leaves the
+    /// host.
     pub(super) fn on_transition(&mut self, hook: CallHook) -> wasmtime::Result<()> {
         match hook {
-            CallHook::CallingHost => self.host_entered = Some(Instant::now()),
+            CallHook::CallingHost => {
+                if self.host_depth == 0 {
+                    self.host_entered = Some(Instant::now());
+                }
+                self.host_depth += 1;
+            }
             CallHook::ReturningFromHost => {
-                if let Some(entered) = self.host_entered.take() {
+                self.host_depth = self.host_depth.saturating_sub(1);
+                if self.host_depth == 0
+                    && let Some(entered) = self.host_entered.take()
+                {
                     self.host_time += entered.elapsed();
                 }
             }
             CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
         }
         Ok(())
+    }
+
+    /// Time in the host so far, counting a host call still in progress
+    /// (one a deadline cut short).
+    pub(super) fn host_time_so_far(&self) -> Duration {
+        self.host_time + self.host_entered.map_or(Duration::ZERO, |e| e.elapsed())
     }
 
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {

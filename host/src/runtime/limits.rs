@@ -98,6 +98,22 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// [`Self::with_overrides`] for overrides already stored. A
+    /// `memory_bytes` above [`MAX_MEMORY_BYTES`], which versions before the
+    /// ceiling accepted, is read as the ceiling (what the pool enforced
+    /// anyway) instead of making the plugin unusable.
+    pub fn with_stored(&self, overrides: &serde_json::Value) -> Result<Limits, String> {
+        let mut overrides = overrides.clone();
+        if let Some(m) = overrides.get_mut("memory_bytes")
+            && m.as_u64().is_some_and(|n| n > MAX_MEMORY_BYTES)
+        {
+            *m = serde_json::Value::from(MAX_MEMORY_BYTES);
+        }
+        self.with_overrides(&overrides)
+    }
+}
+
 /// A limit a call ran into; carried inside the trap so the caller gets a
 /// distinct error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +220,15 @@ mod tests {
             .with_overrides(&serde_json::json!({"memory_bytes": MAX_MEMORY_BYTES}))
             .unwrap();
         assert_eq!(l.memory_bytes, MAX_MEMORY_BYTES);
+        // Stored before the ceiling: read as the ceiling, not refused.
+        let stored = serde_json::json!({"memory_bytes": MAX_MEMORY_BYTES * 2, "deadline_ms": 9});
+        let l = Limits::default().with_stored(&stored).unwrap();
+        assert_eq!((l.memory_bytes, l.deadline_ms), (MAX_MEMORY_BYTES, 9));
+        assert!(
+            Limits::default()
+                .with_stored(&serde_json::json!({"memory_bytes": 0}))
+                .is_err()
+        );
     }
 
     #[test]

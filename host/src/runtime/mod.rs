@@ -353,6 +353,43 @@ impl CallError {
     }
 }
 
+/// What a call that ran to its end answers: its result as JSON, or the
+/// plugin's own top-level `err` as a [`CallError::PluginError`], or
+/// [`CallError::ResultTooLarge`] past `result_bytes`.
+fn answer_of(results: &[Val], result_bytes: u64) -> Result<Value, CallError> {
+    if let Some(Val::Result(Err(payload))) = results.first() {
+        let error = payload
+            .as_deref()
+            .map(json::from_val)
+            .unwrap_or(Value::Null);
+        let (status, message) = match payload.as_deref() {
+            Some(Val::Variant(case, msg)) => (
+                status_for_error_case(case).unwrap_or(422),
+                match msg.as_deref() {
+                    Some(Val::String(m)) => m.clone(),
+                    _ => case.clone(),
+                },
+            ),
+            Some(Val::String(m)) => (422, m.clone()),
+            _ => (422, "the plugin refused the call".to_string()),
+        };
+        return Err(CallError::PluginError {
+            status,
+            error,
+            message,
+        });
+    }
+    let value = json::results_to_json(results);
+    let size = json_size(&value);
+    if size > result_bytes {
+        return Err(CallError::ResultTooLarge {
+            size,
+            limit: result_bytes,
+        });
+    }
+    Ok(value)
+}
+
 /// Adds the time since `since` to `into` when dropped, however the scope
 /// it lives in is left.
 struct CommitClock<'a> {
@@ -403,8 +440,11 @@ pub struct CallTimings {
 }
 
 impl CallTimings {
+    /// How many phases a call has.
+    pub const PHASES: usize = 7;
+
     /// Each phase's label (as in the metrics) and time, in call order.
-    pub fn phases(&self) -> [(&'static str, Duration); 7] {
+    pub fn phases(&self) -> [(&'static str, Duration); Self::PHASES] {
         [
             ("map_in", self.map_in),
             ("instantiate", self.instantiate),
@@ -497,10 +537,12 @@ async fn run_call(
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let mut results = vec![Val::Bool(false); types.results.len()];
+        // When instantiation ended, and the host time it took (the start
+        // functions' libcalls): that time is instantiation's, not the call's.
         let mut instantiated = None;
         let run = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instantiated = Some(Instant::now());
+            instantiated = Some((Instant::now(), store.data().host_time));
             let func = instance
                 .get_func(&mut store, index)
                 .ok_or_else(|| wasmtime::format_err!("exported function vanished"))?;
@@ -510,66 +552,42 @@ async fn run_call(
         let outcome: Result<wasmtime::Result<()>, _> =
             tokio::time::timeout(limits.deadline(), run).await;
         let ran = Instant::now();
-        let instantiated = instantiated.unwrap_or(ran);
-        let host = store.data().host_time;
+        let (instantiated, host_before) = instantiated.unwrap_or((ran, Duration::ZERO));
+        let host = store.data().host_time_so_far().saturating_sub(host_before);
         timings.instantiate += instantiated - began;
         timings.host += host;
         timings.guest += (ran - instantiated).saturating_sub(host);
-        match outcome {
-            Err(_) => return Err(CallError::Deadline(limits.deadline())),
-            Ok(Err(e)) => {
-                if let Some(hit) = e.downcast_ref::<LimitHit>() {
-                    return Err(CallError::Limit(*hit));
-                }
-                if store.data().memory.hit {
-                    return Err(CallError::Limit(LimitHit::Memory));
-                }
-                if let Some(denied) = e.downcast_ref::<host::CapabilityDenied>() {
-                    return Err(CallError::NotGranted(denied.to_string()));
-                }
+        let failed = match outcome {
+            Err(_) => Some(CallError::Deadline(limits.deadline())),
+            Ok(Err(e)) => Some(if let Some(hit) = e.downcast_ref::<LimitHit>() {
+                CallError::Limit(*hit)
+            } else if store.data().memory.hit {
+                CallError::Limit(LimitHit::Memory)
+            } else if let Some(denied) = e.downcast_ref::<host::CapabilityDenied>() {
+                CallError::NotGranted(denied.to_string())
+            } else {
                 let message = trap_message(&e);
                 tracing::warn!(plugin = %plugin.name, function, error = %format!("{:#}", anyhow::Error::from(e)), "plugin call trapped");
-                return Err(CallError::Trap(message));
-            }
-            Ok(Ok(())) => {}
+                CallError::Trap(message)
+            }),
+            Ok(Ok(())) => None,
+        };
+        if let Some(failure) = failed {
+            let dropping = Instant::now();
+            drop(store);
+            timings.teardown += dropping.elapsed();
+            return Err(failure);
         }
-        if let Some(Val::Result(Err(payload))) = results.first() {
-            let error = payload
-                .as_deref()
-                .map(json::from_val)
-                .unwrap_or(Value::Null);
-            let (status, message) = match payload.as_deref() {
-                Some(Val::Variant(case, msg)) => (
-                    status_for_error_case(case).unwrap_or(422),
-                    match msg.as_deref() {
-                        Some(Val::String(m)) => m.clone(),
-                        _ => case.clone(),
-                    },
-                ),
-                Some(Val::String(m)) => (422, m.clone()),
-                _ => (422, "the plugin refused the call".to_string()),
-            };
-            return Err(CallError::PluginError {
-                status,
-                error,
-                message,
-            });
-        }
-        let value = json::results_to_json(&results);
-        let size = json_size(&value);
-        if size > limits.result_bytes {
-            return Err(CallError::ResultTooLarge {
-                size,
-                limit: limits.result_bytes,
-            });
-        }
+        let answer = answer_of(&results, limits.result_bytes);
         let mapped = Instant::now();
         timings.map_out += mapped - ran;
         let state = store.into_data();
         let committing = Instant::now();
         timings.teardown += committing - mapped;
-        // Every way out of the commit below counts its time.
-        let _commit = CommitClock {
+        let value = answer?;
+        // Every way out of the commit below counts its time (a wait for a
+        // busy database excepted).
+        let commit_clock = CommitClock {
             since: committing,
             into: &mut timings.commit,
         };
@@ -659,6 +677,7 @@ async fn run_call(
             Err(CommitError::Busy) if busy_waits < MAX_BUSY_WAITS => {
                 // A locked SQLite file is not a conflict: wait and re-run
                 // without using up an attempt.
+                drop(commit_clock);
                 busy_waits += 1;
                 attempt -= 1;
                 tokio::time::sleep(Duration::from_millis(u64::from(busy_waits.min(20)))).await;

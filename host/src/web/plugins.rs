@@ -559,15 +559,21 @@ async fn set_limits(
     for k in &keys {
         let text = form.get(&format!("limit-{k}")).to_string();
         if !text.is_empty() {
-            match text.parse::<u64>() {
+            let max = crate::runtime::limits::MAX_MEMORY_BYTES;
+            let refused = match text.parse::<u64>() {
+                Ok(n) if k == "memory_bytes" && n > max => Some(v.f(
+                    "plugins.memory-too-high",
+                    &[("max", &max.to_string()), ("mib", &(max >> 20).to_string())],
+                )),
                 Ok(n) if n > 0 => {
                     overrides.insert(k.clone(), json!(n));
+                    None
                 }
-                _ => {
-                    let msg = v.f("plugins.limits-invalid", &[("name", &limit_name(&v, k))]);
-                    input.errors.push(msg.clone());
-                    input.limit_errors.push((k.clone(), msg));
-                }
+                _ => Some(v.f("plugins.limits-invalid", &[("name", &limit_name(&v, k))])),
+            };
+            if let Some(msg) = refused {
+                input.errors.push(msg.clone());
+                input.limit_errors.push((k.clone(), msg));
             }
         }
         input.limits.push((k.clone(), text));
