@@ -40,6 +40,20 @@ fn text_of(html: &str, id: &str) -> String {
     rest[start..start + end].trim().to_string()
 }
 
+/// An API token for a member the test host added (its test password).
+async fn login_token(host: &TestHost, email: &str) -> String {
+    let (s, b) = host
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": "correct horse battery staple"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["token"].as_str().unwrap().to_string()
+}
+
 /// The bike-delivery coop the pages are tried on: the plugin, a split, a
 /// store, a dispatcher, a shop and a courier.
 async fn velo(host: &TestHost) -> String {
@@ -126,7 +140,7 @@ fn quote_fields<'a>(lat: &'a str, lon: &'a str) -> Vec<(&'a str, &'a str)> {
 async fn a_merchant_quotes_and_orders_and_a_courier_delivers_through_the_pages() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
-        velo(&host).await;
+        let admin_token = velo(&host).await;
         let quote_page = "/c/velo/delivery/quote";
 
         let mut shop = Browser::new(&host);
@@ -384,6 +398,53 @@ async fn a_merchant_quotes_and_orders_and_a_courier_delivers_through_the_pages()
             d.body.contains("nearest of 1 available couriers"),
             "{}",
             d.body
+        );
+        // The plugin only knows its own id for the courier; an admin sees
+        // who it is, through an API that records the read.
+        assert!(d.body.contains("<strong>ana</strong>"), "{}", d.body);
+        let (_, sug) = host
+            .call(
+                "velo",
+                Some(&admin_token),
+                "coop:delivery/dispatch",
+                "suggest",
+                json!({"order": "d-000001"}),
+            )
+            .await;
+        let pseudo = sug["result"]["ok"]["courier"].as_str().unwrap().to_string();
+        assert!(pseudo.starts_with("m-"), "{sug}");
+        let who = format!("/v1/coops/velo/plugins/bike-delivery/members/{pseudo}");
+        let (s, m) = host
+            .request(Method::GET, &who, Some(&admin_token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{m}");
+        assert_eq!(m["member"]["display_name"], "ana", "{m}");
+        let ana_token = login_token(&host, "ana@velo.coop").await;
+        let (s, m) = host
+            .request(Method::GET, &who, Some(&ana_token), None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "only admins: {m}");
+        let (s, m) = host
+            .request(
+                Method::GET,
+                "/v1/coops/velo/plugins/bike-delivery/members/m-000000000000000000000000",
+                Some(&admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m}");
+        host.app.flush_audit().await;
+        let (_, mine) = host
+            .request(
+                Method::GET,
+                "/v1/coops/velo/me/audit",
+                Some(&ana_token),
+                None,
+            )
+            .await;
+        assert!(
+            mine.to_string().contains("member id in bike-delivery"),
+            "ana sees the read in her own audit: {mine}"
         );
         // A courier has no dispatcher page.
         assert_eq!(

@@ -92,6 +92,10 @@ fn api_router(app: Arc<App>) -> Router {
             get(get_limits).put(set_limits),
         )
         .route(
+            "/v1/coops/{coop}/plugins/{plugin}/members/{pseudonym}",
+            get(plugin_member),
+        )
+        .route(
             "/v1/coops/{coop}/plugins/{plugin}/config/{name}",
             put(set_config),
         )
@@ -316,6 +320,35 @@ async fn set_limits(
     Ok(Json(
         json!({"limits": loaded.limits, "overrides": overrides}),
     ))
+}
+
+/// The member behind a pseudonymous member id a plugin was given, for the
+/// coop's admins: plugins only ever see such ids, and a person acting on
+/// what a plugin says (a dispatcher assigning its suggested courier) needs
+/// to know who it means. Each read is recorded as an access to that
+/// member's data, which they see in their own access log.
+async fn plugin_member(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Path((_, plugin, pseudonym)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.admin()?;
+    plugins::get(&app.db, coop.id, &plugin).await?;
+    let id = identity::member_for_pseudonym(&app.db, coop.id, &plugin, &pseudonym)
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "plugin {plugin} was never given the member id {pseudonym:?}"
+            ))
+        })?;
+    let member = identity::get_member(&app.db, coop.id, id).await?;
+    app.audit_access(
+        &actor,
+        id,
+        &format!("member id in {plugin}"),
+        app.clock.now_ms(),
+    );
+    Ok(Json(json!({"pseudonym": pseudonym, "member": member})))
 }
 
 async fn openapi_json(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {

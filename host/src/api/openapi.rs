@@ -146,6 +146,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/coops/{coop}/plugins/{plugin}/members/{pseudonym}",
+        summary: "The member behind a member id the plugin was given (a dispatcher reading a suggestion, say); each read is recorded as an access to that member's data",
+        access: "admins",
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/coops/{coop}/interfaces",
         summary: "Interfaces the coop serves and the plugin bound to each",
         access: "members",

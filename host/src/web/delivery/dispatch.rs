@@ -1,16 +1,18 @@
 //! Dispatchers (members with the `dispatcher` or `admin` role): orders
 //! waiting for a courier, the suggested courier and why, and assigning.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Done, call, delivery_ctx, dispatcher, done_text, int, km, list, money, window};
 use crate::web::layout::{CoopCtx, Shell, api_error_page, api_message, csrf, error_page, notices};
-use crate::web::{Page, Visitor, Web, coop_form, see_other};
+use crate::web::{ApiFail, Page, Visitor, Web, coop_form, see_other, urlencode};
 
 /// `GET /c/{coop}/delivery/dispatch`.
 pub(super) async fn page(
@@ -47,6 +49,11 @@ async fn render(
         let s = call(web, v, c, "dispatch", "suggest", json!({"order": o["id"]})).await;
         suggestions.push(s);
     }
+    let names = if c.admin() {
+        courier_names(web, v, c, &suggestions).await
+    } else {
+        HashMap::new()
+    };
     let body = Shell {
         v,
         coop: Some(c),
@@ -74,7 +81,12 @@ async fn render(
                     Ok(s) => {
                         @let courier = s["courier"].as_str().unwrap_or_default();
                         p {
-                            (v.t("delivery.courier-id")) " " code { (courier) }
+                            (v.t("delivery.courier-id")) " "
+                            @if let Some(name) = names.get(courier) {
+                                strong { (name) } " " span class="muted" { "(" code { (courier) } ")" }
+                            } @else {
+                                code { (courier) }
+                            }
                             " · " (v.f("delivery.from-pickup", &[("distance", &km(v, int(&s["distance-m"])))]))
                         }
                         p class="muted" { (s["reason"].as_str().unwrap_or_default()) }
@@ -92,6 +104,50 @@ async fn render(
         }
     });
     Page::with_status(v, status, body).into_response()
+}
+
+/// For an admin, the names behind the suggested couriers' member ids
+/// (plugins only know those ids): the plugin serving `coop:delivery/dispatch`
+/// is looked up, then each id through the API, which records the read.
+/// Anything that fails leaves that id shown as it is.
+async fn courier_names(
+    web: &Web,
+    v: &Visitor,
+    c: &CoopCtx,
+    suggestions: &[Result<Value, ApiFail>],
+) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    let Ok(interfaces) = web.get(v, &c.api("/interfaces")).await else {
+        return names;
+    };
+    let plugin = interfaces["interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["interface"] == "coop:delivery/dispatch")
+        .and_then(|i| i["plugin"].as_str());
+    let Some(plugin) = plugin else {
+        return names;
+    };
+    for s in suggestions.iter().flatten() {
+        let Some(id) = s["courier"].as_str() else {
+            continue;
+        };
+        if names.contains_key(id) {
+            continue;
+        }
+        let path = c.api(&format!(
+            "/plugins/{}/members/{}",
+            urlencode(plugin),
+            urlencode(id)
+        ));
+        if let Ok(m) = web.get(v, &path).await
+            && let Some(name) = m["member"]["display_name"].as_str()
+        {
+            names.insert(id.to_string(), name.to_string());
+        }
+    }
+    names
 }
 
 /// `POST /c/{coop}/delivery/dispatch/assign`: assign an order to a
