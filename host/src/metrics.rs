@@ -101,12 +101,7 @@ impl Metrics {
         let h = m.durations.get(&(coop.to_string(), plugin.to_string()))?;
         Some(PhaseTotals {
             calls: h.count,
-            seconds: CallTimings::default()
-                .phases()
-                .iter()
-                .zip(h.phases)
-                .map(|((name, _), secs)| (*name, secs))
-                .collect(),
+            seconds: CallTimings::PHASE_NAMES.into_iter().zip(h.phases).collect(),
         })
     }
 
@@ -170,7 +165,7 @@ impl Metrics {
         }
         s.push_str("# HELP coophost_plugin_call_phase_seconds_total Time plugin calls spent in each phase: map_in (JSON to WIT), instantiate (start functions included), guest (its own code), host (host functions it called and the runtime calls that can fail, such as memory growth and epoch yields, awaits included), map_out (WIT to JSON), teardown (slot reset), commit.\n# TYPE coophost_plugin_call_phase_seconds_total counter\n");
         for ((coop, plugin), h) in &m.durations {
-            for ((phase, _), secs) in CallTimings::default().phases().iter().zip(h.phases) {
+            for (phase, secs) in CallTimings::PHASE_NAMES.iter().zip(h.phases) {
                 let _ = writeln!(
                     s,
                     "coophost_plugin_call_phase_seconds_total{{coop=\"{}\",plugin=\"{}\",phase=\"{phase}\"}} {secs}",

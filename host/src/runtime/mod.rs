@@ -443,17 +443,29 @@ impl CallTimings {
     /// How many phases a call has.
     pub const PHASES: usize = 7;
 
-    /// Each phase's label (as in the metrics) and time, in call order.
+    /// Each phase's label, as in the metrics, in call order.
+    pub const PHASE_NAMES: [&'static str; Self::PHASES] = [
+        "map_in",
+        "instantiate",
+        "guest",
+        "host",
+        "map_out",
+        "teardown",
+        "commit",
+    ];
+
+    /// Each phase's label and time, in call order.
     pub fn phases(&self) -> [(&'static str, Duration); Self::PHASES] {
-        [
-            ("map_in", self.map_in),
-            ("instantiate", self.instantiate),
-            ("guest", self.guest),
-            ("host", self.host),
-            ("map_out", self.map_out),
-            ("teardown", self.teardown),
-            ("commit", self.commit),
-        ]
+        let times = [
+            self.map_in,
+            self.instantiate,
+            self.guest,
+            self.host,
+            self.map_out,
+            self.teardown,
+            self.commit,
+        ];
+        std::array::from_fn(|i| (Self::PHASE_NAMES[i], times[i]))
     }
 }
 
@@ -552,8 +564,10 @@ async fn run_call(
         let outcome: Result<wasmtime::Result<()>, _> =
             tokio::time::timeout(limits.deadline(), run).await;
         let ran = Instant::now();
-        let (instantiated, host_before) = instantiated.unwrap_or((ran, Duration::ZERO));
-        let host = store.data().host_time_so_far().saturating_sub(host_before);
+        let host_now = store.data().host_time_so_far();
+        // Cut short before instantiation ended: all of it was instantiation.
+        let (instantiated, host_before) = instantiated.unwrap_or((ran, host_now));
+        let host = host_now.saturating_sub(host_before);
         timings.instantiate += instantiated - began;
         timings.host += host;
         timings.guest += (ran - instantiated).saturating_sub(host);

@@ -532,8 +532,8 @@ fn limit_field_value(input: &DetailInput, overrides: &Value, key: &str) -> Strin
 }
 
 /// The limits form: every limit field left empty falls back to the host's
-/// default; the rest must be whole numbers above zero (the API checks the
-/// rest, such as the memory ceiling).
+/// default; the rest must be whole numbers above zero, memory at most the
+/// ceiling (each refusal tied to its field; the API checks them again).
 async fn set_limits(
     State(web): State<Web>,
     v: Visitor,
