@@ -62,6 +62,10 @@ pub struct App {
     pub audit: Arc<crate::audit::Audit>,
     /// The database holding the audit log (see [`Db::audit_db`]).
     pub audit_db: Db,
+    /// Reverse proxies in front of this host whose `X-Forwarded-For` is
+    /// believed (`--trusted-proxy`); from anyone else it is ignored, or
+    /// any client could pick the address it is throttled under.
+    trusted_proxies: RwLock<Vec<std::net::IpAddr>>,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -90,6 +94,7 @@ impl App {
             data_location: RwLock::new(Default::default()),
             audit,
             audit_db,
+            trusted_proxies: RwLock::new(Vec::new()),
         }))
     }
 
@@ -98,6 +103,22 @@ impl App {
     pub fn set_public_url(&self, url: &str) {
         *self.public_url.write().expect("public url poisoned") =
             Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// Name the reverse proxies whose `X-Forwarded-For` header is believed.
+    pub fn set_trusted_proxies(&self, proxies: Vec<std::net::IpAddr>) {
+        *self.trusted_proxies.write().expect("proxies poisoned") = proxies;
+    }
+
+    /// The client's address (see [`client_ip_behind`]) under this host's
+    /// trusted proxies.
+    pub fn client_ip(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        forwarded_for: Option<&str>,
+    ) -> Option<std::net::IpAddr> {
+        let trusted = self.trusted_proxies.read().expect("proxies poisoned");
+        client_ip_behind(&trusted, peer?, forwarded_for)
     }
 
     /// Say where this host stores data (country and provider), as
@@ -171,6 +192,7 @@ impl App {
             .load(std::sync::atomic::Ordering::Relaxed);
         if now.saturating_sub(last) >= RECURRING_CHECK_MS || now < last {
             crate::payments::jobs::ensure_recurring(&self.db, now).await?;
+            crate::throttle::purge(&self.db, now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }
@@ -483,6 +505,31 @@ fn check_access(plugin: &Loaded, actor: &Actor, interface: &str, function: &str)
     )))
 }
 
+/// The client's address: the TCP peer, unless that peer is a trusted
+/// proxy, in which case the last address in `X-Forwarded-For` that is not
+/// itself a trusted proxy (entries before it are the client's own claims,
+/// which anyone can forge).
+pub fn client_ip_behind(
+    trusted: &[std::net::IpAddr],
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+) -> Option<std::net::IpAddr> {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return Some(client);
+    }
+    for hop in forwarded_for.unwrap_or("").rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !trusted.contains(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
 /// The host secret, created on first start and shared through the database.
 async fn host_secret(db: &Db) -> Result<Vec<u8>> {
     let mut fresh = [0u8; 32];
@@ -496,4 +543,41 @@ async fn host_secret(db: &Db) -> Result<Vec<u8>> {
         .await?
         .get(0);
     hex::decode(value).map_err(|e| Error::Internal(anyhow::anyhow!("corrupt host secret: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip_behind;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy = [ip("10.0.0.1")];
+        // A client that forges the header is throttled by its own address.
+        assert_eq!(
+            client_ip_behind(&proxy, ip("203.0.113.9"), Some("198.51.100.1")),
+            Some(ip("203.0.113.9"))
+        );
+        // Behind the proxy, the last hop the proxy added is the client;
+        // what the client put before it is ignored.
+        assert_eq!(
+            client_ip_behind(&proxy, ip("10.0.0.1"), Some("198.51.100.1, 203.0.113.9")),
+            Some(ip("203.0.113.9"))
+        );
+        // Chained trusted proxies are skipped.
+        let two = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            client_ip_behind(&two, ip("10.0.0.1"), Some("203.0.113.9, 10.0.0.2")),
+            Some(ip("203.0.113.9"))
+        );
+        // A garbled header leaves the proxy's own address.
+        assert_eq!(
+            client_ip_behind(&proxy, ip("10.0.0.1"), Some("not an address")),
+            Some(ip("10.0.0.1"))
+        );
+    }
 }

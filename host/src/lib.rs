@@ -29,5 +29,6 @@ pub mod runtime;
 pub mod scheduler;
 pub mod shifts;
 pub mod store;
+pub mod throttle;
 pub mod transparency;
 pub mod web;

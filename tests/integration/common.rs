@@ -255,6 +255,21 @@ impl TestHost {
         self.raw_request(method, path, token, raw).await
     }
 
+    /// Like [`request`], as if sent over TCP from `peer` (the address the
+    /// API throttles by).
+    #[allow(dead_code)] // for the throttling tests that land next
+    pub async fn request_from(
+        &self,
+        peer: std::net::SocketAddr,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.send(Some(peer), method, path, token, body.map(|b| b.to_string()))
+            .await
+    }
+
     /// Like [`request`] with a raw body.
     pub async fn raw_request(
         &self,
@@ -263,7 +278,21 @@ impl TestHost {
         token: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, Value) {
+        self.send(None, method, path, token, body).await
+    }
+
+    async fn send(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(peer) = peer {
+            req = req.extension(axum::extract::ConnectInfo(peer));
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }

@@ -23,6 +23,7 @@ mod runtime;
 mod scheduler;
 mod shift_board;
 mod shifts;
+mod throttle;
 mod timers;
 mod web;
 mod web_delivery;

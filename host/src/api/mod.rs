@@ -147,11 +147,14 @@ fn api_router(app: Arc<App>) -> Router {
 /// Serve the API on `listener` until Ctrl-C, then write the audit items
 /// still queued.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
-    let served = axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     app.flush_audit().await;
     served
 }
@@ -178,6 +181,38 @@ impl FromRequestParts<Arc<App>> for Auth {
             .trim();
         let principal = identity::authenticate(&app.db, &*app.clock, token).await?;
         Ok(Auth(principal, Some(token.to_string())))
+    }
+}
+
+/// The client's IP address, for throttling: the TCP peer, or what a
+/// trusted proxy forwarded (see [`App::client_ip`]). `None` for a request
+/// made in process without a peer (tests, scripts through `oneshot`).
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl ClientIp {
+    /// The address as a throttling key (`-` when unknown: such requests
+    /// share one bucket rather than escaping the limit).
+    pub fn key(&self) -> String {
+        self.0.map_or_else(|| "-".to_string(), |ip| ip.to_string())
+    }
+}
+
+impl FromRequestParts<Arc<App>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(app.client_ip(peer, forwarded)))
     }
 }
 

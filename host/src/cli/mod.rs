@@ -45,22 +45,35 @@ struct SettingsArgs {
     database_url: Option<String>,
 }
 
+/// How `coophost serve` runs.
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "COOPHOST_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The URL others reach this host at, e.g. https://coops.example:
+    /// coops sign work credentials under it [default: http://LISTEN].
+    #[arg(long, env = "COOPHOST_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seed a demo coop with the example plugins from DIR (built by
+    /// scripts/build-components.sh) if it does not exist yet.
+    #[arg(long, value_name = "DIR")]
+    demo: Option<PathBuf>,
+    /// A reverse proxy in front of this host whose X-Forwarded-For header
+    /// is believed (repeat, or comma-separate in the environment); from
+    /// anyone else the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "COOPHOST_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the HTTP server.
-    Serve {
-        /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = "COOPHOST_LISTEN")]
-        listen: Option<SocketAddr>,
-        /// The URL others reach this host at, e.g. https://coops.example:
-        /// coops sign work credentials under it [default: http://LISTEN].
-        #[arg(long, env = "COOPHOST_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Seed a demo coop with the example plugins from DIR (built by
-        /// scripts/build-components.sh) if it does not exist yet.
-        #[arg(long, value_name = "DIR")]
-        demo: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
     /// Inspect and install plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -340,11 +353,7 @@ pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings.resolve()?;
     match cli.command {
-        Command::Serve {
-            listen,
-            public_url,
-            demo,
-        } => serve(&settings, listen, public_url, demo).await,
+        Command::Serve(args) => serve(&settings, args).await,
         Command::Plugin(PluginCommand::Inspect {
             file,
             manifest,
@@ -704,12 +713,13 @@ fn inspect(
     Ok(inspection)
 }
 
-async fn serve(
-    settings: &Settings,
-    listen: Option<SocketAddr>,
-    public_url: Option<String>,
-    demo: Option<PathBuf>,
-) -> anyhow::Result<()> {
+async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        listen,
+        public_url,
+        demo,
+        trusted_proxies,
+    } = args;
     let started = Instant::now();
     let listen = listen
         .or(settings.listen_from_file)
@@ -743,6 +753,7 @@ async fn serve(
         bail!("the public URL {public_url:?} must start with http:// or https://");
     }
     app.set_public_url(&public_url);
+    app.set_trusted_proxies(trusted_proxies);
     app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",

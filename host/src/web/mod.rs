@@ -154,6 +154,12 @@ impl Web {
         body: Option<&Value>,
     ) -> Result<(StatusCode, Bytes), ApiFail> {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(peer) = v.peer {
+            req = req.extension(peer);
+        }
+        if let Some(fwd) = &v.forwarded_for {
+            req = req.header("x-forwarded-for", fwd.clone());
+        }
         if let Some(token) = &v.token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -229,6 +235,10 @@ pub struct Visitor {
     /// proxy in front may rewrite `Host`, so forms posted from the public
     /// origin are accepted too.
     public_origin: Option<String>,
+    /// The TCP peer and its `X-Forwarded-For`, passed on to the in-process
+    /// API so it throttles by the visitor's address, not the host's.
+    peer: Option<axum::extract::ConnectInfo<std::net::SocketAddr>>,
+    forwarded_for: Option<axum::http::HeaderValue>,
 }
 
 impl Visitor {
@@ -393,6 +403,11 @@ impl FromRequestParts<Web> for Visitor {
             here,
             session_ended,
             public_origin: public_url.as_deref().and_then(origin_of),
+            peer: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .copied(),
+            forwarded_for: parts.headers.get("x-forwarded-for").cloned(),
         })
     }
 }
