@@ -444,9 +444,13 @@ async fn serve(dir: &FsPath) -> (SocketAddr, String, Arc<App>) {
         .expect("member");
     }
     app.load_all().await.expect("load plugins");
-    let (token, _) = identity::login(&app.db, &*app.clock, EMAIL, PASSWORD)
-        .await
-        .expect("login");
+    let identity::LoginOutcome::Session { token, .. } =
+        identity::login(&app.db, &*app.clock, EMAIL, PASSWORD, "-")
+            .await
+            .expect("login")
+    else {
+        panic!("the bench account has no second factor")
+    };
     let native = Router::new()
         .route(
             "/native/coops/{coop}/shift-board/list-shifts",

@@ -66,6 +66,9 @@ pub struct App {
     /// believed (`--trusted-proxy`); from anyone else it is ignored, or
     /// any client could pick the address it is throttled under.
     trusted_proxies: RwLock<Vec<std::net::IpAddr>>,
+    /// `--require-operator-second-factor`: operator powers only in sessions
+    /// opened with a second factor, even before the operator enrolled.
+    require_operator_second_factor: std::sync::atomic::AtomicBool,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -95,6 +98,7 @@ impl App {
             audit,
             audit_db,
             trusted_proxies: RwLock::new(Vec::new()),
+            require_operator_second_factor: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -103,6 +107,21 @@ impl App {
     pub fn set_public_url(&self, url: &str) {
         *self.public_url.write().expect("public url poisoned") =
             Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// Require a second factor of the host operator (see
+    /// [`App::requires_operator_second_factor`]).
+    pub fn set_require_operator_second_factor(&self, on: bool) {
+        self.require_operator_second_factor
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether operator powers need a session opened with a second factor
+    /// even for an operator who has not enrolled one (who then has none
+    /// until they do). Without the flag, they need one once enrolled.
+    pub fn requires_operator_second_factor(&self) -> bool {
+        self.require_operator_second_factor
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Name the reverse proxies whose `X-Forwarded-For` header is believed.
@@ -193,6 +212,7 @@ impl App {
         if now.saturating_sub(last) >= RECURRING_CHECK_MS || now < last {
             crate::payments::jobs::ensure_recurring(&self.db, now).await?;
             crate::throttle::purge(&self.db, now).await?;
+            crate::identity::login::purge(&self.db, now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }

@@ -27,6 +27,7 @@ pub mod plugins;
 pub mod ratings;
 pub mod runtime;
 pub mod scheduler;
+pub mod sealed;
 pub mod shifts;
 pub mod store;
 pub mod throttle;

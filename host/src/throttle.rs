@@ -75,15 +75,21 @@ fn judge(rule: &Rule, now: i64, current: i64, previous: i64) -> Verdict {
         };
     }
     // Over the limit: when does the estimate fall under it? Counts in the
-    // current window stay until it ends; the previous window's weight
-    // shrinks linearly until then.
-    let retry_after_ms = if current as f64 >= limit || previous == 0 {
-        start + rule.window_ms - now
+    // current window stay until it ends, then weigh as the previous
+    // window's, less and less; the previous window's weight shrinks
+    // linearly until the current one ends. The answer is the first
+    // millisecond strictly under the limit, so waiting exactly as told
+    // lets the next attempt through (the tiny margin absorbs rounding).
+    let window = rule.window_ms as f64;
+    let first_ms_after = |at: f64| (at + 1e-6).floor() as i64 + 1;
+    let retry_after_ms = if current as f64 >= limit {
+        // current * (1 - f) < limit in the next window  <=>  f > 1 - limit / current
+        let f = 1.0 - limit / current as f64;
+        first_ms_after((start + rule.window_ms) as f64 + f * window) - now
     } else {
         // current + previous * (1 - f) < limit  <=>  f > 1 - (limit - current) / previous
         let f = 1.0 - (limit - current as f64) / previous as f64;
-        let at = start as f64 + f * rule.window_ms as f64;
-        (at.ceil() as i64 - now).max(1)
+        (first_ms_after(start as f64 + f * window) - now).max(1)
     };
     Verdict {
         count,
@@ -166,6 +172,22 @@ pub async fn clear(db: &Db, rule: &Rule, key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Take back one attempt [`hit`] counted for `key` at `now` (an attempt
+/// that turned out legitimate, or that another limit refused before it was
+/// acted on), so a count holds only what it should. Never below zero.
+pub async fn forgive(db: &Db, rule: &Rule, key: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE throttle_counts SET count = count - 1 \
+         WHERE rule = $1 AND key = $2 AND window_start = $3 AND count > 0",
+    )
+    .bind(rule.name)
+    .bind(key)
+    .bind(window_start(rule, now))
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// Delete counts whose windows no longer matter; returns how many.
 pub async fn purge(db: &Db, now: i64) -> Result<u64> {
     Ok(
@@ -198,8 +220,48 @@ mod tests {
     fn the_current_window_alone_can_refuse_until_it_ends() {
         let v = judge(&RULE, 90_000, 10, 0);
         assert!(!v.allowed);
-        assert_eq!(v.retry_after_ms, 30_000);
-        assert_eq!(v.retry_after_secs(), 30);
+        assert_eq!(v.retry_after_ms, 30_001);
+        assert_eq!(v.retry_after_secs(), 31);
+        // Twice the limit: half of the next window too.
+        let v = judge(&RULE, 90_000, 20, 0);
+        assert_eq!(v.retry_after_ms, 30_000 + 30_001);
+    }
+
+    /// The counts as seen at `at`, from those at `now` (one window later,
+    /// this window's count becomes the previous one).
+    fn counts_at(now: i64, at: i64, current: i64, previous: i64) -> (i64, i64) {
+        if window_start(&RULE, at) == window_start(&RULE, now) {
+            (current, previous)
+        } else {
+            (0, current)
+        }
+    }
+
+    #[test]
+    fn waiting_as_told_lets_the_next_attempt_through_and_not_earlier() {
+        for (now, current, previous) in [
+            (90_000, 10, 0),
+            (90_000, 25, 3),
+            (90_000, 6, 10),
+            (60_000, 10, 0),
+            (61_234, 9, 7),
+            (100_000, 4, 40),
+            (61_234, 9, 40),
+        ] {
+            let v = judge(&RULE, now, current, previous);
+            assert!(!v.allowed);
+            let then = now + v.retry_after_ms;
+            let (c, p) = counts_at(now, then, current, previous);
+            assert!(
+                judge(&RULE, then, c, p).allowed,
+                "{now} {current} {previous}"
+            );
+            let (c, p) = counts_at(now, then - 1, current, previous);
+            assert!(
+                !judge(&RULE, then - 1, c, p).allowed,
+                "{now} {current} {previous}: one ms earlier"
+            );
+        }
     }
 
     #[test]
@@ -210,8 +272,8 @@ mod tests {
         assert_eq!(v.count, 9.0);
         let v = judge(&RULE, 90_000, 6, 10);
         assert!(!v.allowed);
-        // 6 + 10 * (1 - f) < 10 once f > 0.6: at 60 000 + 36 000.
-        assert_eq!(v.retry_after_ms, 6_000);
+        // 6 + 10 * (1 - f) < 10 once f > 0.6: just after 60 000 + 36 000.
+        assert_eq!(v.retry_after_ms, 6_001);
     }
 
     #[test]
@@ -223,7 +285,7 @@ mod tests {
                 retry_after_secs,
             }) => {
                 assert_eq!(message, "slow down");
-                assert_eq!(retry_after_secs, 60);
+                assert_eq!(retry_after_secs, 61);
             }
             other => panic!("expected a 429, got {other:?}"),
         }

@@ -30,6 +30,12 @@ impl ApiError {
             retry_after: None,
         }
     }
+
+    /// With a `Retry-After` header of `secs` seconds (a 429).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
 }
 
 impl From<Error> for ApiError {

@@ -1,6 +1,7 @@
 //! The JSON API: the only code that knows HTTP request shapes (axum).
 
 mod audit;
+mod auth;
 mod consent;
 mod credentials;
 mod error;
@@ -68,7 +69,6 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics))
-        .route("/v1/auth/login", post(login))
         .route("/v1/auth/logout", post(logout))
         .route("/v1/me", get(me))
         .route("/v1/coops", get(list_coops).post(create_coop))
@@ -139,6 +139,7 @@ fn api_router(app: Arc<App>) -> Router {
         .merge(transparency::routes())
         .merge(governance::routes())
         .merge(moderation::routes())
+        .merge(auth::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
@@ -179,7 +180,18 @@ impl FromRequestParts<Arc<App>> for Auth {
                 Error::Unauthenticated("use Authorization: Bearer <token or API key>".into())
             })?
             .trim();
-        let principal = identity::authenticate(&app.db, &*app.clock, token).await?;
+        let mut principal = identity::authenticate(&app.db, &*app.clock, token).await?;
+        // `--require-operator-second-factor`: operator powers only in
+        // sessions opened with a second factor, enrolled or not.
+        if let Principal::User {
+            is_operator,
+            second_factor: false,
+            ..
+        } = &mut principal
+            && app.requires_operator_second_factor()
+        {
+            *is_operator = false;
+        }
         Ok(Auth(principal, Some(token.to_string())))
     }
 }
@@ -253,10 +265,11 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for Body<T> {
     }
 }
 
-async fn scoped(app: &App, principal: &Principal, slug: &str) -> ApiResult<(Coop, Actor)> {
+async fn scoped(app: &App, principal: &Principal, slug: &str) -> ApiResult<(Coop, Actor, bool)> {
     let coop = app.coop(slug).await?;
-    let actor = identity::actor_in(&app.db, principal, &coop).await?;
-    Ok((coop, actor))
+    let mut actor = identity::actor_in(&app.db, principal, &coop).await?;
+    let withheld = auth::second_factor_rule(app, principal, &coop, &mut actor).await?;
+    Ok((coop, actor, withheld))
 }
 
 /// The coop named by the `{coop}` path segment and who is acting in it.
@@ -268,6 +281,9 @@ pub struct Tenant {
     pub coop: Coop,
     /// The caller within it.
     pub actor: Actor,
+    /// The caller is an admin acting without the role: the coop requires a
+    /// second factor and this session was opened without one.
+    pub admin_withheld: bool,
 }
 
 impl FromRequestParts<Arc<App>> for Tenant {
@@ -283,8 +299,12 @@ impl FromRequestParts<Arc<App>> for Tenant {
             .find(|(k, _)| *k == "coop")
             .map(|(_, v)| v.to_string())
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("route has no {{coop}} segment")))?;
-        let (coop, actor) = scoped(app, &principal, &slug).await?;
-        Ok(Tenant { coop, actor })
+        let (coop, actor, admin_withheld) = scoped(app, &principal, &slug).await?;
+        Ok(Tenant {
+            coop,
+            actor,
+            admin_withheld,
+        })
     }
 }
 
@@ -304,7 +324,11 @@ impl Tenant {
 
     /// An admin of the coop, or the host operator.
     fn admin(self) -> ApiResult<(Coop, Actor)> {
+        let withheld = self.admin_withheld;
         let (coop, actor) = self.member()?;
+        if withheld && !actor.operator {
+            return Err(auth::admin_needs_second_factor(&coop));
+        }
         if !actor.has_role("admin") && !actor.operator {
             return Err(
                 Error::Forbidden(format!("only admins of {} may do this", coop.slug)).into(),
@@ -390,18 +414,6 @@ async fn openapi_json(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     Ok(Json(openapi::document(&app).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
-}
-
-async fn login(State(app): State<Arc<App>>, Body(b): Body<LoginBody>) -> ApiResult<Json<Value>> {
-    let (token, expires_at) = identity::login(&app.db, &*app.clock, &b.email, &b.password).await?;
-    Ok(Json(json!({"token": token, "expires_at": expires_at})))
-}
-
 async fn logout(State(app): State<Arc<App>>, Auth(p, token): Auth) -> ApiResult<StatusCode> {
     match (p, token) {
         (Principal::User { .. }, Some(t)) => {
@@ -478,9 +490,10 @@ async fn create_coop(
 }
 
 async fn get_coop(t: Tenant) -> ApiResult<Json<Value>> {
+    let withheld = t.admin_withheld;
     let (coop, actor) = t.member()?;
     Ok(Json(
-        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id}}),
+        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id, "admin_needs_second_factor": withheld}}),
     ))
 }
 

@@ -45,8 +45,44 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/auth/login",
-        summary: "Log in with email and password; returns a bearer token",
+        summary: "Log in with email and password; returns a bearer token, or a challenge when the account has a second factor (throttled per account, account and address, and address: 429 with Retry-After)",
         access: "anyone",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/auth/login/second-factor",
+        summary: "Exchange a login challenge and a TOTP or recovery code for a bearer token opened with the second factor",
+        access: "anyone with a challenge",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/me/second-factor",
+        summary: "The caller's second factor: enrolled, pending, recovery codes left; whether this session was opened with it",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/me/second-factor",
+        summary: "Start enrolling a TOTP second factor (give the password); returns the secret and otpauth URI once",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/me/second-factor/confirm",
+        summary: "Confirm enrolment with a code; returns the recovery codes once",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/me/second-factor/recovery-codes",
+        summary: "Replace the recovery codes (give a current code); returns the new ones once",
+        access: "logged in",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/me/second-factor/disable",
+        summary: "Turn the second factor off (give a current TOTP or recovery code)",
+        access: "logged in",
     },
     RouteDoc {
         method: "post",

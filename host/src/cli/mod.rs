@@ -68,6 +68,12 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Give operator powers only to sessions opened with a second factor,
+    /// even to an operator who has not enrolled one yet (they enrol at
+    /// /account/security or POST /v1/me/second-factor). Without it, an
+    /// operator needs one once enrolled.
+    #[arg(long, env = "COOPHOST_REQUIRE_OPERATOR_SECOND_FACTOR")]
+    require_operator_second_factor: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -637,6 +643,13 @@ pub async fn main() -> anyhow::Result<()> {
                 None => identity::set_operator(&app.db, &email, true).await?,
             }
             println!("{email} is a host operator");
+            println!(
+                "protect it with a second factor: log in, open /account/security (or POST \
+                 /v1/me/second-factor with the password), add the secret to an authenticator \
+                 app and confirm with its code; from then on operator powers need a session \
+                 opened with a code (serve --require-operator-second-factor requires one even \
+                 before enrolment)"
+            );
             Ok(())
         }
     }
@@ -719,6 +732,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         public_url,
         demo,
         trusted_proxies,
+        require_operator_second_factor,
     } = args;
     let started = Instant::now();
     let listen = listen
@@ -754,6 +768,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     }
     app.set_public_url(&public_url);
     app.set_trusted_proxies(trusted_proxies);
+    app.set_require_operator_second_factor(require_operator_second_factor);
     app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",

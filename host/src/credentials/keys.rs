@@ -7,22 +7,14 @@
 //! and creates the next; revoking says a key must no longer be trusted
 //! (credentials it signed are refused, whatever their date).
 //!
-//! The secret seed is stored sealed with ChaCha20-Poly1305 under a key
-//! derived from the host secret (`HMAC-SHA256(host secret, label)`), with
-//! the coop and key number as associated data, so a sealed seed copied to
-//! another coop's row does not open. The host secret itself lives in the
-//! database (`host_settings`) today, so this protects against leaks of
-//! the key table alone (a log, a partial export); a full database dump
-//! still holds both, as for the plugin pseudonym key.
+//! The secret seed is stored sealed under the host secret
+//! ([`crate::sealed`]), with the coop and key number as associated data,
+//! so a sealed seed copied to another coop's row does not open.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use sqlx::Row;
 
 use super::{Issuer, datetime, multibase};
@@ -60,34 +52,14 @@ pub struct IssuingKey {
     pub key: SigningKey,
 }
 
-fn seal_cipher(secret: &[u8]) -> ChaCha20Poly1305 {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("hmac takes any key length");
-    mac.update(SEAL_LABEL);
-    let derived = mac.finalize().into_bytes();
-    ChaCha20Poly1305::new(Key::from_slice(&derived))
-}
-
 fn aad(coop_id: i64, seq: i64) -> String {
     format!("coop {coop_id} credential key {seq}")
 }
 
-/// Seal a seed: 12-byte random nonce, then ciphertext and tag; hex.
+/// Seal a seed under the host secret (see [`crate::sealed`]).
 fn seal(secret: &[u8], coop_id: i64, seq: i64, seed: &[u8; 32]) -> Result<String> {
-    let mut nonce = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let aad = aad(coop_id, seq);
-    let ct = seal_cipher(secret)
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: seed,
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| Error::Internal(anyhow::anyhow!("failed to seal a credential key")))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(hex::encode(out))
+    crate::sealed::seal(secret, SEAL_LABEL, &aad(coop_id, seq), seed)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("failed to seal a credential key")))
 }
 
 fn open(secret: &[u8], coop_id: i64, seq: i64, sealed_hex: &str) -> Result<SigningKey> {
@@ -97,21 +69,8 @@ fn open(secret: &[u8], coop_id: i64, seq: i64, sealed_hex: &str) -> Result<Signi
              changed? rotate the coop's key to go on issuing"
         ))
     };
-    let bytes = hex::decode(sealed_hex).map_err(|_| corrupt("not hex"))?;
-    if bytes.len() < 12 {
-        return Err(corrupt("too short"));
-    }
-    let (nonce, ct) = bytes.split_at(12);
-    let aad = aad(coop_id, seq);
-    let seed = seal_cipher(secret)
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ct,
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| corrupt("authentication failed"))?;
+    let seed = crate::sealed::open(secret, SEAL_LABEL, &aad(coop_id, seq), sealed_hex)
+        .map_err(|e| corrupt(e.why()))?;
     let seed: [u8; 32] = seed.try_into().map_err(|_| corrupt("wrong length"))?;
     Ok(SigningKey::from_bytes(&seed))
 }

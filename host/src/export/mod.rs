@@ -271,6 +271,7 @@ pub async fn erase(db: &Db, coop_id: i64, member_id: i64, now_ms: i64) -> Result
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        crate::identity::second_factor::forget_in(&mut tx, user_id).await?;
     }
     tx.commit().await?;
     let mut decision_entries_erased = 0;

@@ -147,6 +147,19 @@ pub struct Rules {
     /// workers is suppressed. At least [`crate::opendata::MIN_K`].
     #[serde(default = "default_open_data_k")]
     pub open_data_k: u32,
+    /// What the coop requires to keep accounts safe.
+    #[serde(default)]
+    pub security: SecurityRules,
+}
+
+/// What the coop requires to keep accounts safe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityRules {
+    /// Admins act as admins only in sessions opened with a second factor
+    /// (TOTP or a recovery code); otherwise they act as plain members and
+    /// are told to enrol or to log in with their code.
+    pub admin_second_factor: bool,
 }
 
 fn default_open_data_k() -> u32 {
@@ -240,6 +253,7 @@ impl Default for Rules {
             appeal_review_days: default_appeal_review_days(),
             rating_retention_days: default_rating_retention_days(),
             open_data_k: default_open_data_k(),
+            security: SecurityRules::default(),
         }
     }
 }
@@ -248,6 +262,12 @@ impl Rules {
     /// The voting rules of `kind`.
     pub fn for_kind(&self, kind: Kind) -> &KindRules {
         self.kinds.get(&kind).unwrap_or(&self.default_vote)
+    }
+
+    /// Whether the coop's admins need a session opened with a second
+    /// factor to act as admins.
+    pub fn admins_need_second_factor(&self) -> bool {
+        self.security.admin_second_factor
     }
 
     /// Whether admins may change what `kind` covers without a vote.

@@ -2,12 +2,18 @@
 //!
 //! Passwords are hashed with argon2id; bearer tokens and API keys are random
 //! and stored only as SHA-256 hashes, so a database leak gives no working
-//! credential. Plugins never see any of this: they get a per-plugin member id
-//! from [`pseudonym`].
+//! credential. Logging in, its throttling and the second step are in
+//! [`login`]; the second factor itself (TOTP, recovery codes) in
+//! [`second_factor`]. Plugins never see any of this: they get a per-plugin
+//! member id from [`pseudonym`].
 
+pub mod login;
 mod pseudonym;
+pub mod second_factor;
 pub mod secrets;
+pub mod totp;
 
+pub use login::{AuthError, LoginLimit, LoginOutcome, login, login_second_factor};
 pub use pseudonym::{member_for_pseudonym, pseudonym_for_member, pseudonym_for_service};
 pub use secrets::{hash_password, hash_token, new_token, verify_password};
 
@@ -20,11 +26,6 @@ use crate::error::{Error, Result};
 
 /// How long a login token stays valid.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-/// Failed logins for one email allowed within [`LOGIN_WINDOW_MS`] before
-/// further attempts are refused.
-pub const MAX_LOGIN_FAILURES: i64 = 5;
-/// The window over which failed logins are counted.
-pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Roles every coop knows. Coops may use others; these have meaning to the host.
 pub const KNOWN_ROLES: &[&str] = &["admin", "member", "worker"];
 
@@ -73,8 +74,12 @@ pub enum Principal {
     User {
         /// The user id.
         user_id: i64,
-        /// Whether they operate this host (distinct from coop admins).
+        /// Whether they act as operator of this host (distinct from coop
+        /// admins): an operator who enrolled a second factor acts as one
+        /// only in sessions opened with it.
         is_operator: bool,
+        /// Whether the session was opened with a second factor.
+        second_factor: bool,
     },
     /// A service account, bound to one coop and role.
     Service {
@@ -395,7 +400,7 @@ pub async fn create_user(
             "an account for {email} already exists"
         )));
     }
-    let hash = hash_password(password)?;
+    let hash = hash_password(password).await?;
     let row = sqlx::query(
         "INSERT INTO users (email, display_name, password_hash, is_operator, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -471,67 +476,6 @@ pub async fn get_member(db: &Db, coop_id: i64, member_id: i64) -> Result<Member>
     Ok(member_from_row(&row))
 }
 
-/// Log in with email and password; returns a fresh bearer token.
-///
-/// Failures are counted per email: past [`MAX_LOGIN_FAILURES`] within
-/// [`LOGIN_WINDOW_MS`] every attempt is refused with 429, right password or
-/// not, so guessing is slow even across several hosts.
-pub async fn login(
-    db: &Db,
-    clock: &dyn Clock,
-    email: &str,
-    password: &str,
-) -> Result<(String, i64)> {
-    let bad = || Error::Unauthenticated("wrong email or password".into());
-    let Ok(email) = normalise_email(email) else {
-        return Err(bad());
-    };
-    let now = clock.now_ms();
-    let since = now - LOGIN_WINDOW_MS;
-    let failures: i64 =
-        sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND failed_at > $2")
-            .bind(&email)
-            .bind(since)
-            .fetch_one(&db.pool)
-            .await?
-            .get(0);
-    if failures >= MAX_LOGIN_FAILURES {
-        return Err(Error::TooManyRequests {
-            message: format!("too many failed logins for {email}: wait 15 minutes and try again"),
-            retry_after_secs: (LOGIN_WINDOW_MS / 1000) as u64,
-        });
-    }
-    let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1")
-        .bind(&email)
-        .fetch_optional(&db.pool)
-        .await?;
-    let user_id = match row {
-        Some(row) if verify_password(password, &row.get::<String, _>(1)) => row.get::<i64, _>(0),
-        _ => {
-            sqlx::query("INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)")
-                .bind(&email)
-                .bind(now)
-                .execute(&db.pool)
-                .await?;
-            return Err(bad());
-        }
-    };
-    sqlx::query("DELETE FROM login_failures WHERE email = $1")
-        .bind(&email)
-        .execute(&db.pool)
-        .await?;
-    let token = new_token("cht");
-    let expires = now + SESSION_TTL_MS;
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash_token(&token))
-        .bind(user_id)
-        .bind(now)
-        .bind(expires)
-        .execute(&db.pool)
-        .await?;
-    Ok((token, expires))
-}
-
 /// Revoke a bearer token.
 pub async fn logout(db: &Db, clock: &dyn Clock, token: &str) -> Result<()> {
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
@@ -566,8 +510,10 @@ pub async fn authenticate(db: &Db, clock: &dyn Clock, credential: &str) -> Resul
         });
     }
     let row = sqlx::query(
-        "SELECT s.user_id, s.expires_at, s.revoked_at, u.is_operator FROM sessions s \
-         JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        "SELECT s.user_id, s.expires_at, s.revoked_at, u.is_operator, s.second_factor, \
+         (SELECT COUNT(*) FROM second_factors f WHERE f.user_id = s.user_id \
+          AND f.confirmed_at IS NOT NULL) \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&db.pool)
@@ -583,9 +529,14 @@ pub async fn authenticate(db: &Db, clock: &dyn Clock, credential: &str) -> Resul
             "this token has expired: log in again".into(),
         ));
     }
+    let second_factor = row.get::<i64, _>(4) != 0;
+    let enrolled = row.get::<i64, _>(5) != 0;
     Ok(Principal::User {
         user_id: row.get(0),
-        is_operator: row.get::<i64, _>(3) != 0,
+        // Once the operator has a second factor, a session opened before
+        // it (or stolen from before it) no longer carries operator powers.
+        is_operator: row.get::<i64, _>(3) != 0 && (second_factor || !enrolled),
+        second_factor,
     })
 }
 
@@ -618,6 +569,7 @@ pub async fn actor_in(db: &Db, principal: &Principal, coop: &Coop) -> Result<Act
         Principal::User {
             user_id,
             is_operator,
+            ..
         } => {
             let row = sqlx::query("SELECT id, roles, college, status FROM members WHERE coop_id = $1 AND user_id = $2")
                 .bind(coop.id)

@@ -1,4 +1,11 @@
 //! Password hashing and random tokens.
+//!
+//! argon2 is slow on purpose (tens of milliseconds of CPU and 19 MiB per
+//! hash), so it runs on tokio's blocking pool: on the async workers, a few
+//! logins at once would stall every other request on the host.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{
@@ -9,8 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Hash a password with argon2id and a random salt (PHC string format).
-pub fn hash_password(password: &str) -> Result<String> {
+fn hash_now(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -18,8 +24,7 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("failed to hash password: {e}")))
 }
 
-/// Whether `password` matches a stored PHC hash. A malformed hash never matches.
-pub fn verify_password(password: &str, phc: &str) -> bool {
+fn verify_now(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|h| {
             Argon2::default()
@@ -27,6 +32,64 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("password hashing task failed: {e}")))
+}
+
+/// Hash a password with argon2id and a random salt (PHC string format), on
+/// the blocking pool.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_string();
+    blocking(move || hash_now(&password)).await?
+}
+
+/// Whether `password` matches a stored PHC hash, checked on the blocking
+/// pool. A malformed hash never matches.
+pub async fn verify_password(password: &str, phc: &str) -> bool {
+    let (password, phc) = (password.to_string(), phc.to_string());
+    blocking(move || verify_now(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// The hash checked when there is no real one to check (an unknown email,
+/// an erased account), so the answer takes as long as for a real account.
+/// Made once per process with the same parameters as every real hash.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_now(&new_token("dummy")).expect("argon2 hashes a fresh random password")
+    })
+}
+
+/// How many times the dummy hash was verified (for the tests that check
+/// unknown emails take the same path as known ones).
+static DUMMY_VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether `password` matches `stored`; when there is no stored hash, or it
+/// is not an argon2 hash (an erased account), the dummy hash is verified
+/// instead and the answer is no, so the time taken does not tell which.
+pub async fn verify_password_or_dummy(password: &str, stored: Option<String>) -> bool {
+    let password = password.to_string();
+    blocking(move || match stored {
+        Some(phc) if PasswordHash::new(&phc).is_ok() => verify_now(&password, &phc),
+        _ => {
+            DUMMY_VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+            let _ = verify_now(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// How many dummy verifications ran in this process.
+pub fn dummy_verifications() -> u64 {
+    DUMMY_VERIFICATIONS.load(Ordering::Relaxed)
 }
 
 /// A new random credential: `prefix_` + 32 random bytes, hex.
@@ -46,13 +109,35 @@ pub fn hash_token(token: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn password_round_trip() {
-        let h = hash_password("correct horse battery").unwrap();
+    #[tokio::test]
+    async fn password_round_trip() {
+        let h = hash_password("correct horse battery").await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &h));
-        assert!(!verify_password("wrong horse battery", &h));
-        assert!(!verify_password("x", "not a hash"));
+        assert!(verify_password("correct horse battery", &h).await);
+        assert!(!verify_password("wrong horse battery", &h).await);
+        assert!(!verify_password("x", "not a hash").await);
+    }
+
+    #[tokio::test]
+    async fn no_stored_hash_verifies_the_dummy_and_never_matches() {
+        let real = hash_password("correct horse battery").await.unwrap();
+        let before = dummy_verifications();
+        assert!(verify_password_or_dummy("correct horse battery", Some(real.clone())).await);
+        assert!(!verify_password_or_dummy("wrong horse battery", Some(real)).await);
+        // Tests run in parallel: other tests may add to the count too.
+        let after_real = dummy_verifications();
+        assert!(!verify_password_or_dummy("correct horse battery", None).await);
+        assert!(dummy_verifications() > after_real.max(before));
+        // An erased account's '!' is no hash: the dummy is verified.
+        let before = dummy_verifications();
+        assert!(!verify_password_or_dummy("!", Some("!".into())).await);
+        assert!(dummy_verifications() > before);
+        // The dummy has the parameters of every real hash.
+        let dummy = PasswordHash::new(dummy_hash()).unwrap();
+        let real = hash_password("x").await.unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.params, real.params);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn routes() -> Router<Web> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
+        .route("/login/second-factor", post(login_second_factor))
         .route("/logout", post(logout))
         .route("/lang", post(set_lang))
         .route("/switch", get(switch))
@@ -186,15 +187,14 @@ async fn login(State(web): State<Web>, v: Visitor, headers: HeaderMap, body: Byt
         )
         .await
     {
-        Ok(answer) => {
-            let token = answer["token"].as_str().unwrap_or_default();
-            let cookie = format!(
-                "{SESSION_COOKIE}={token}; {}; Max-Age={}",
-                v.cookie_attrs(),
-                identity::SESSION_TTL_MS / 1000
-            );
-            with_cookie(see_other(&next), cookie)
-        }
+        Ok(answer) if answer["second_factor_required"] == true => second_step_page(
+            &v,
+            StatusCode::OK,
+            answer["challenge"].as_str().unwrap_or_default(),
+            &next,
+            None,
+        ),
+        Ok(answer) => logged_in(&v, &answer, &next),
         Err(e) => {
             let msg = match e.status.as_u16() {
                 429 => v.t("auth.too-many"),
@@ -206,6 +206,102 @@ async fn login(State(web): State<Web>, v: Visitor, headers: HeaderMap, body: Byt
                 StatusCode::UNAUTHORIZED
             };
             login_page(&v, status, email, &next, &[msg.to_string()], None)
+        }
+    }
+}
+
+/// Set the session cookie from an API login answer and go on.
+fn logged_in(v: &Visitor, answer: &serde_json::Value, next: &str) -> Response {
+    let token = answer["token"].as_str().unwrap_or_default();
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; {}; Max-Age={}",
+        v.cookie_attrs(),
+        identity::SESSION_TTL_MS / 1000
+    );
+    with_cookie(see_other(next), cookie)
+}
+
+/// The second step of logging in: the code from the authenticator app (or
+/// a recovery code), with the password step's challenge carried along.
+fn second_step_page(
+    v: &Visitor,
+    status: StatusCode,
+    challenge: &str,
+    next: &str,
+    code_error: Option<&str>,
+) -> Response {
+    let title = v.t("auth.second-step-title");
+    let body = Shell {
+        v,
+        coop: None,
+        title,
+        nav: "",
+    }
+    .render(html! {
+        p { (v.t("auth.second-step-intro")) }
+        form method="post" action="/login/second-factor" novalidate {
+            (csrf(v))
+            input type="hidden" name="challenge" value=(challenge);
+            input type="hidden" name="next" value=(next);
+            (field("code", v.t("auth.code"), "text", "", code_error, true))
+            div class="actions" { button type="submit" { (v.t("auth.verify")) } }
+        }
+    });
+    Page::with_status(v, status, body).into_response()
+}
+
+async fn login_second_factor(
+    State(web): State<Web>,
+    v: Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match read_form(&v, &headers, body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let challenge = form.get("challenge");
+    let code = form.get("code").trim();
+    let next = safe_next(form.get("next")).to_string();
+    if code.is_empty() {
+        return second_step_page(
+            &v,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            challenge,
+            &next,
+            Some(v.t("auth.code-required")),
+        );
+    }
+    match web
+        .post(
+            &v,
+            "/v1/auth/login/second-factor",
+            &json!({"challenge": challenge, "code": code}),
+        )
+        .await
+    {
+        Ok(answer) => logged_in(&v, &answer, &next),
+        // A wrong code: the challenge takes a few more.
+        Err(e) if e.status == StatusCode::UNAUTHORIZED && e.message.starts_with("wrong code") => {
+            second_step_page(
+                &v,
+                StatusCode::UNAUTHORIZED,
+                challenge,
+                &next,
+                Some(v.t("auth.wrong-code")),
+            )
+        }
+        Err(e) => {
+            let msg = match e.status.as_u16() {
+                429 => v.t("auth.too-many"),
+                _ => v.t("auth.challenge-over"),
+            };
+            let status = if e.status.is_client_error() {
+                e.status
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            login_page(&v, status, "", &next, &[msg.to_string()], None)
         }
     }
 }
@@ -290,6 +386,12 @@ async fn coop_home(State(web): State<Web>, v: Visitor, Path(slug): Path<String>)
         nav: "home",
     }
     .render(html! {
+        @if c.admin_needs_second_factor {
+            p class="error" role="alert" {
+                (v.t("auth.admin-needs-second-factor")) " "
+                a href="/account/security" { (v.t("auth.security-title")) }
+            }
+        }
         p { (hello) " " span class="muted" { (v.f("auth.your-roles", &[("roles", &roles)])) } }
         div class="grid" {
             section class="card" {

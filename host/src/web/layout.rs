@@ -47,6 +47,9 @@ pub struct CoopCtx {
     pub interfaces: Vec<String>,
     /// Unread notifications.
     pub unread: usize,
+    /// The visitor is an admin here acting without the role: the coop
+    /// requires a second factor and this session was opened without one.
+    pub admin_needs_second_factor: bool,
 }
 
 impl CoopCtx {
@@ -114,6 +117,7 @@ pub async fn coop_ctx(web: &Web, v: &Visitor, slug: &str) -> Result<CoopCtx, Res
         member_id: c["you"]["member_id"].as_i64(),
         interfaces: names,
         unread,
+        admin_needs_second_factor: c["you"]["admin_needs_second_factor"] == true,
     })
 }
 
@@ -200,6 +204,7 @@ impl Shell<'_> {
                     button type="submit" { (v.t("common.change-language")) }
                 }
                 @if let Some(u) = &v.user {
+                    a href="/account/security" { (v.t("auth.security-link")) }
                     form method="post" action="/logout" class="inline" {
                         input type="hidden" name=(CSRF_FIELD) value=(v.csrf);
                         span class="who" { (u.display_name) }

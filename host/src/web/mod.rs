@@ -12,6 +12,7 @@
 //! Sessions are the API's login tokens, kept in an `HttpOnly`,
 //! `SameSite=Lax` cookie (`Secure` when the public URL is `https`).
 
+mod account;
 mod auth;
 mod delivery;
 mod generic;
@@ -73,6 +74,7 @@ pub fn router(app: Arc<App>, api: Router) -> Router {
         .route("/assets/app.css", get(layout::css))
         .route("/assets/app.js", get(layout::js))
         .merge(auth::routes())
+        .merge(account::routes())
         .merge(inbox::routes())
         .merge(pay::routes())
         .merge(governance::routes())
@@ -342,6 +344,7 @@ impl FromRequestParts<Web> for Visitor {
                 Ok(Principal::User {
                     user_id,
                     is_operator,
+                    ..
                 }) => {
                     user = identity::user_info(&app.db, user_id).await.ok();
                     operator = is_operator;
