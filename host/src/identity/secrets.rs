@@ -140,6 +140,27 @@ mod tests {
         assert_eq!(dummy.params, real.params);
     }
 
+    /// Whether another task got the (only) async worker while `work` ran:
+    /// true when argon2 runs on the blocking pool, false when it holds the
+    /// worker until it is done.
+    async fn worker_stays_free<F: std::future::Future>(work: F) -> bool {
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        work.await;
+        ran.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn argon2_runs_off_the_async_worker() {
+        let h = hash_password("warm the dummy up").await.unwrap();
+        let _ = verify_password_or_dummy("x", None).await;
+        assert!(worker_stays_free(hash_password("correct horse battery")).await);
+        assert!(worker_stays_free(verify_password("correct horse battery", &h)).await);
+        assert!(worker_stays_free(verify_password_or_dummy("x", Some(h.clone()))).await);
+        assert!(worker_stays_free(verify_password_or_dummy("x", None)).await);
+    }
+
     #[test]
     fn tokens_are_random_and_hash_stably() {
         let a = new_token("cht");
