@@ -21,6 +21,8 @@ mod payouts;
 mod policies;
 mod runtime;
 mod scheduler;
+mod sec_limits;
+mod sec_runtime;
 mod shift_board;
 mod shifts;
 mod throttle;

@@ -2,6 +2,7 @@
 
 mod credential;
 mod governance;
+mod limits;
 mod money;
 
 use std::net::SocketAddr;
@@ -231,6 +232,20 @@ enum CoopCommand {
         /// on or off.
         #[arg(value_parser = ["on", "off"])]
         setting: String,
+    },
+    /// Show what the host operator allows a coop, or set it: ceilings over
+    /// its plugins' limits (deadline_ms, memory_bytes, result_bytes,
+    /// log_bytes, host_calls, store_keys, store_bytes, call_bytes) and
+    /// `instances`, its plugin calls in flight at once.
+    Limits {
+        /// The coop's slug.
+        slug: String,
+        /// Ceilings to set, NAME=VALUE (merged into what was set before).
+        #[arg(value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Go back to the host's default ceilings first.
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -533,6 +548,9 @@ pub async fn main() -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Coop(CoopCommand::Limits { slug, set, reset }) => {
+            limits::run(&settings, &slug, &set, reset).await
         }
         Command::Coop(CoopCommand::Create { slug, name }) => {
             let app = open(&settings).await?;
