@@ -360,3 +360,75 @@ async fn one_coop_cannot_take_every_instance() {
             .await;
     }
 }
+
+/// The plugin page shows each limit's ceiling and ties a refusal above it
+/// to its field; the install form offers every capability, `activity`
+/// included, with what it gives.
+#[tokio::test]
+async fn the_web_limits_form_names_the_ceiling() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("lim").await;
+        host.install(&coop, "test-hog").await;
+        host.member(&coop, "admin@lim.coop", &["admin", "member"])
+            .await;
+        let ops = operator(&host).await;
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                CEILINGS,
+                Some(&ops),
+                Some(json!({"deadline_ms": 10_000})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let mut b = crate::web::Browser::new(&host);
+        b.login("admin@lim.coop").await;
+        let page_url = "/c/lim/plugins/test-hog";
+        let page = b.get(page_url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Ceiling"), "{}", page.body);
+        assert!(page.body.contains("10000"), "{}", page.body);
+        let r = b
+            .post(
+                page_url,
+                "/c/lim/plugins/test-hog/limits",
+                &[("limit-deadline_ms", "86400000")],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{backend:?}: {}",
+            r.body
+        );
+        assert!(
+            r.body
+                .contains("Time per call (ms): at most 10000, the ceiling the host operator set"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body
+                .contains("aria-describedby=\"f-limit-deadline_ms-error\"")
+        );
+        let r = b
+            .post(
+                page_url,
+                "/c/lim/plugins/test-hog/limits",
+                &[("limit-deadline_ms", "9000")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let install = b.get("/c/lim/plugins/install").await;
+        assert!(
+            install.body.contains("value=\"activity\"")
+                && install
+                    .body
+                    .contains("count activity per zone for the coop"),
+            "{}",
+            install.body
+        );
+        host.finish().await;
+    }
+}
