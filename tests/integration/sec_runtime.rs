@@ -366,3 +366,17 @@ async fn bike_delivery_installs_with_exactly_its_grants() {
         host.finish().await;
     }
 }
+
+/// The operator sizes the host's budget for calls in flight; a budget of
+/// nothing would refuse every call, so it is refused at start.
+#[test]
+fn serve_refuses_an_empty_call_memory_budget() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coophost"))
+        .args(["serve", "--call-memory-mib", "0"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--call-memory-mib"), "{err}");
+}

@@ -69,6 +69,11 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// MiB all plugin calls in flight may make the host hold together
+    /// (what they read from the store and buffer for their commits); past
+    /// it calls get a retryable 503 [default: 1024].
+    #[arg(long, env = "COOPHOST_CALL_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    call_memory_mib: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -737,6 +742,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         public_url,
         demo,
         trusted_proxies,
+        call_memory_mib,
     } = args;
     let started = Instant::now();
     let listen = listen
@@ -772,6 +778,9 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     }
     app.set_public_url(&public_url);
     app.set_trusted_proxies(trusted_proxies);
+    if let Some(mib) = call_memory_mib {
+        app.call_memory.set_limit(mib.saturating_mul(1 << 20));
+    }
     app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",
