@@ -380,3 +380,47 @@ fn serve_refuses_an_empty_call_memory_budget() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--call-memory-mib"), "{err}");
 }
+
+/// Events, log lines and timers a call buffers count against the same
+/// per-call bytes as its store writes.
+#[tokio::test]
+async fn other_buffers_count_against_the_call() {
+    for backend in backends().await {
+        let mut host = TestHost::new(backend).await;
+        Arc::get_mut(&mut host.app).expect("fresh app").limits = Limits {
+            call_bytes: 8 << 10,
+            ..Limits::default()
+        };
+        let coop = host.coop("buf").await;
+        host.install(&coop, "test-misbehave").await;
+        let t = host.member(&coop, "m@buf.coop", &["member"]).await;
+        const IFACE: &str = "coop:test-misbehave/misbehave";
+        for (function, args) in [
+            ("emit-many", json!({"n": 100})),
+            ("write-then-log", json!({"key": "log", "lines": 10})),
+            ("timer-storm", json!({"n": 100})),
+        ] {
+            let (s, body) = host.call("buf", Some(&t), IFACE, function, args).await;
+            assert_eq!(
+                s,
+                StatusCode::INSUFFICIENT_STORAGE,
+                "{backend:?} {function}: {body}"
+            );
+            assert_eq!(
+                body["error"]["code"], "call-memory-limit",
+                "{function}: {body}"
+            );
+        }
+        let events = coophost::events::for_plugin(&host.app.db, coop.id, "test-misbehave")
+            .await
+            .unwrap();
+        assert!(events.is_empty(), "{backend:?}: a refused call left events");
+        assert_eq!(host.app.call_memory.in_use(), 0);
+        // Small calls still work.
+        let (s, body) = host
+            .call("buf", Some(&t), IFACE, "emit-many", json!({"n": 3}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        host.finish().await;
+    }
+}
