@@ -359,9 +359,10 @@ pub enum CallError {
     #[error("{0}")]
     Limit(LimitHit),
     /// The result was larger than the limit.
-    #[error("the plugin's result is {size} bytes; the limit is {limit}")]
+    #[error("the plugin's result is at least {size} bytes as JSON; the limit is {limit} (result_bytes)")]
     ResultTooLarge {
-        /// Size of the result as JSON.
+        /// Size of the result as JSON (a lower bound when it was refused
+        /// before the JSON was built).
         size: u64,
         /// The limit.
         limit: u64,
