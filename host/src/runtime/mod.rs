@@ -359,7 +359,9 @@ pub enum CallError {
     #[error("{0}")]
     Limit(LimitHit),
     /// The result was larger than the limit.
-    #[error("the plugin's result is at least {size} bytes as JSON; the limit is {limit} (result_bytes)")]
+    #[error(
+        "the plugin's result is at least {size} bytes as JSON; the limit is {limit} (result_bytes)"
+    )]
     ResultTooLarge {
         /// Size of the result as JSON (a lower bound when it was refused
         /// before the JSON was built).
