@@ -17,7 +17,7 @@ fi
 
 cd "$ROOT"
 CARGO_TARGET_DIR="$GUEST_TARGET_DIR" cargo build --release --target "$TARGET" \
-    -p shift-board-rs -p bike-delivery -p test-kinds -p test-misbehave
+    -p shift-board-rs -p bike-delivery -p test-kinds -p test-misbehave -p test-hog
 
 mkdir -p "$OUT"
 
@@ -48,3 +48,5 @@ copy_component test_kinds test-kinds
 copy_component test_misbehave test-misbehave
 cp "$ROOT/tests/components/misbehave/plugin.toml" "$OUT/test-misbehave.toml"
 cp "$ROOT/tests/components/kinds/plugin.toml" "$OUT/test-kinds.toml"
+copy_component test_hog test-hog
+cp "$ROOT/tests/components/hog/plugin.toml" "$OUT/test-hog.toml"

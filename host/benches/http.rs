@@ -518,8 +518,9 @@ async fn native_list_shifts(
     let scanning = Instant::now();
     loop {
         let page = tx
-            .scan(&app.db, "shift/", after.as_deref(), MAX_SCAN)
-            .await?;
+            .scan(&app.db, "shift/", after.as_deref(), MAX_SCAN, &mut |_| true)
+            .await?
+            .unwrap_or_default();
         let Some(last) = page.last() else { break };
         after = Some(last.key.clone());
         for e in page {

@@ -180,6 +180,8 @@ fn scope(app: &App, coop: &Coop, plugin: &Loaded, actor: &Actor) -> CallScope {
         actor: actor.clone(),
         limits: plugin.limits,
         grants: plugin.grants.clone(),
+        call_memory: app.call_memory.clone(),
+        instances: None,
     }
 }
 

@@ -13,7 +13,9 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::identity::{Actor, Coop};
 use crate::plugins::{self, manifest::ANYONE};
-use crate::runtime::{self, CallError, CallScope, Engine, Limits, Loaded};
+use crate::runtime::{
+    self, CallError, CallScope, Engine, HostBudget, InstanceGate, Limits, Loaded,
+};
 
 /// How often the background scheduler looks for due jobs.
 pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
@@ -69,6 +71,12 @@ pub struct App {
     /// `--require-operator-second-factor`: operator powers only in sessions
     /// opened with a second factor, even before the operator enrolled.
     require_operator_second_factor: std::sync::atomic::AtomicBool,
+    /// The bytes plugin calls in flight hold together, against the
+    /// host-wide budget (`runtime::limits::DEFAULT_HOST_CALL_BYTES`).
+    pub call_memory: Arc<HostBudget>,
+    /// Each coop's cap on plugin calls in flight (its share of the pool),
+    /// made when one of its plugins is first loaded.
+    instance_gates: RwLock<HashMap<i64, InstanceGate>>,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -99,6 +107,8 @@ impl App {
             audit_db,
             trusted_proxies: RwLock::new(Vec::new()),
             require_operator_second_factor: std::sync::atomic::AtomicBool::new(false),
+            call_memory: HostBudget::new(runtime::limits::DEFAULT_HOST_CALL_BYTES),
+            instance_gates: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -171,11 +181,18 @@ impl App {
             return Ok(p.clone());
         }
         let parts = plugins::load_parts(&self.db, plugin_id).await?;
-        let limits = self.limits.with_stored(&parts.limits).map_err(|e| {
-            Error::Internal(anyhow::anyhow!(
-                "stored limits of plugin {plugin_id} are invalid: {e}"
-            ))
-        })?;
+        let ceilings = plugins::ceilings::get(&self.db, parts.coop_id).await?;
+        self.ensure_gate(parts.coop_id, ceilings.instances);
+        // What the coop chose, then no higher than what the operator allows.
+        let limits = self
+            .limits
+            .with_stored(&parts.limits)
+            .map_err(|e| {
+                Error::Internal(anyhow::anyhow!(
+                    "stored limits of plugin {plugin_id} are invalid: {e}"
+                ))
+            })?
+            .capped(&ceilings.limits);
         let engine = self.engine.clone();
         let manifest = Arc::new(parts.manifest);
         let (sha, bytes) = (parts.sha256, parts.bytes);
@@ -298,7 +315,82 @@ impl App {
             actor,
             limits: plugin.limits,
             grants: plugin.grants.clone(),
+            call_memory: self.call_memory.clone(),
+            instances: Some(self.gate(coop.id)),
         }
+    }
+
+    /// Coop `coop_id`'s cap on calls in flight (the default share until
+    /// one of its plugins is loaded).
+    fn gate(&self, coop_id: i64) -> InstanceGate {
+        if let Some(g) = self
+            .instance_gates
+            .read()
+            .expect("gates poisoned")
+            .get(&coop_id)
+        {
+            return g.clone();
+        }
+        self.ensure_gate(coop_id, runtime::DEFAULT_COOP_INSTANCES)
+    }
+
+    /// Make sure coop `coop_id` has a gate of `size` slots. A new size
+    /// takes a new gate: calls already in flight finish on the old one.
+    fn ensure_gate(&self, coop_id: i64, size: u32) -> InstanceGate {
+        let mut gates = self.instance_gates.write().expect("gates poisoned");
+        match gates.get(&coop_id) {
+            Some(g) if g.size == size => g.clone(),
+            _ => {
+                let g = InstanceGate::new(size);
+                gates.insert(coop_id, g.clone());
+                g
+            }
+        }
+    }
+
+    /// Plugin calls of coop `coop_id` in flight on this host now.
+    pub fn calls_in_flight(&self, coop_id: i64) -> usize {
+        self.instance_gates
+            .read()
+            .expect("gates poisoned")
+            .get(&coop_id)
+            .map_or(0, InstanceGate::in_flight)
+    }
+
+    /// Set what the host operator allows coop `coop`
+    /// ([`plugins::ceilings::set`]): its plugins are reloaded under the
+    /// new ceilings and its share of the pool changes at once on this host
+    /// (other hosts sharing the database apply it as they reload the
+    /// coop's plugins). Recorded in the coop's decision log.
+    pub async fn set_ceilings(
+        &self,
+        coop: &Coop,
+        set: &Value,
+        by: &Actor,
+    ) -> Result<plugins::ceilings::CoopCeilings> {
+        let now = self.clock.now_ms();
+        let ceilings = plugins::ceilings::set(&self.db, coop.id, set, now).await?;
+        self.ensure_gate(coop.id, ceilings.instances);
+        let ids: Vec<i64> = sqlx::query("SELECT id FROM plugins WHERE coop_id = $1")
+            .bind(coop.id)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for id in ids {
+            self.unload(id);
+        }
+        crate::governance::proposals::record_direct(
+            &self.db,
+            coop.id,
+            by,
+            crate::governance::rules::Kind::Plugin,
+            serde_json::json!({"limit-ceilings": ceilings.set, "by": "host operator"}),
+            now,
+        )
+        .await?;
+        Ok(ceilings)
     }
 
     /// Forget loaded plugins so the next call reloads them (after an
@@ -458,7 +550,12 @@ impl App {
             );
         }
         check_access(&plugin, &actor, interface, function)?;
-        let scope = self.scope(coop, &plugin, actor);
+        let mut scope = self.scope(coop, &plugin, actor);
+        // A client finds the coop's slots full at once (a retryable 503)
+        // rather than queueing behind the coop's own load.
+        if let Some(gate) = &mut scope.instances {
+            gate.wait = false;
+        }
         let span = tracing::info_span!("plugin_call", coop = %coop.slug, plugin = %plugin.name, %interface, %function);
         let started = std::time::Instant::now();
         let (result, timings) =

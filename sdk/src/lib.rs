@@ -7,9 +7,12 @@
 //! - the host's types ([`types::Error`], [`types::Money`],
 //!   [`types::MemberId`]) with helpers such as [`Error::invalid`] and
 //!   [`Money::checked_add`];
-//! - thin modules over each capability: [`identity`], [`membership`],
-//!   [`store`], [`config`], [`events`], [`log`], [`moderation`] (flag a
-//!   member for the admins: a plugin never suspends anyone);
+//! - one thin module per capability (the host's capability table,
+//!   `host/src/runtime/capabilities.rs`, which a host test checks this
+//!   list against): [`types`], [`identity`], [`membership`], [`store`],
+//!   [`config`], [`events`], [`log`], [`shifts`], [`payments`],
+//!   [`timers`], [`moderation`] (flag a member for the admins: a plugin
+//!   never suspends anyone), [`ratings`], [`activity`];
 //! - [`kv`], which stores JSON values with versions and member tags;
 //! - [`generate!`], which generates the bindings of the plugin's own world
 //!   so that they share this crate's `coop:host` types.

@@ -24,6 +24,7 @@ fn tight() -> Limits {
         host_calls: 300,
         store_keys: 50,
         store_bytes: 256 << 10,
+        call_bytes: 4 << 20,
     }
 }
 

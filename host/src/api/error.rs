@@ -9,6 +9,11 @@ use crate::app::CallFailure;
 use crate::error::Error;
 use crate::runtime::{CallError, LimitHit};
 
+/// What `Retry-After` says when a coop's calls in flight, or the host's
+/// memory for calls, are full: calls last seconds at most, so one second
+/// later a slot has most likely been freed.
+pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
+
 /// An error answered as JSON: `{"error": {"code": .., "message": ..}}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -101,19 +106,30 @@ impl From<CallError> for ApiError {
                     _ => "invalid",
                 };
                 ApiError {
-                    detail: Some(error),
+                    detail: (!error.is_null()).then_some(error),
                     ..ApiError::new(status, code, message)
                 }
             }
             CallError::Trap(_) => ApiError::new(StatusCode::BAD_GATEWAY, "plugin-trapped", msg),
+            // Not the plugin's doing: the host is full for now; retry.
+            CallError::Limit(LimitHit::HostMemory) => ApiError {
+                retry_after: Some(RETRY_AFTER_BUSY_SECS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "host-memory-busy", msg)
+            },
             CallError::Limit(hit) => {
                 let code = match hit {
                     LimitHit::Memory => "memory-limit",
                     LimitHit::HostCalls => "host-call-limit",
                     LimitHit::LogVolume => "log-limit",
+                    LimitHit::CallBytes => "call-memory-limit",
+                    LimitHit::HostMemory => "host-memory-busy",
                 };
                 ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, msg)
             }
+            CallError::CoopBusy { .. } => ApiError {
+                retry_after: Some(RETRY_AFTER_BUSY_SECS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "coop-busy", msg)
+            },
             CallError::ResultTooLarge { .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "result-too-large", msg)
             }

@@ -92,6 +92,10 @@ fn api_router(app: Arc<App>) -> Router {
             get(get_limits).put(set_limits),
         )
         .route(
+            "/v1/coops/{coop}/limit-ceilings",
+            get(get_ceilings).put(set_ceilings),
+        )
+        .route(
             "/v1/coops/{coop}/plugins/{plugin}/members/{pseudonym}",
             get(plugin_member),
         )
@@ -361,24 +365,73 @@ async fn get_limits(
     let (coop, _) = t.member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
+    let ceilings = plugins::ceilings::get(&app.db, coop.id).await?;
     Ok(Json(
-        json!({"limits": loaded.limits, "overrides": installed.limits}),
+        json!({"limits": loaded.limits, "overrides": installed.limits, "ceilings": ceilings.limits}),
     ))
 }
 
+/// A plugin's limits: an admin's operational call (members may also put
+/// one to a vote, a `set-limits` proposal), each at most the ceiling the
+/// host operator set for the coop (else 422 naming it), and recorded in
+/// the decision log like a direct change.
 async fn set_limits(
     State(app): State<Arc<App>>,
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
     Body(overrides): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.admin()?;
+    let (coop, actor) = t.admin()?;
     let id = plugins::set_limits(&app.db, coop.id, &name, &overrides).await?;
     app.unload(id);
+    let change = proposals::Change::SetLimits {
+        plugin: name.clone(),
+        limits: overrides.clone(),
+    };
+    proposals::record_direct(
+        &app.db,
+        coop.id,
+        &actor,
+        Kind::Plugin,
+        json!({"change": change}),
+        app.clock.now_ms(),
+    )
+    .await?;
     let loaded = app.plugin(id).await?;
+    let ceilings = plugins::ceilings::get(&app.db, coop.id).await?;
     Ok(Json(
-        json!({"limits": loaded.limits, "overrides": overrides}),
+        json!({"limits": loaded.limits, "overrides": overrides, "ceilings": ceilings.limits}),
     ))
+}
+
+/// What the host operator allows the coop: ceilings over its plugins'
+/// limits and its share of calls in flight. Members may read them.
+async fn get_ceilings(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.member()?;
+    let c = plugins::ceilings::get(&app.db, coop.id).await?;
+    Ok(Json(ceilings_json(&c)))
+}
+
+/// Set the coop's ceilings: the host operator only (`{}` restores the
+/// host's defaults).
+async fn set_ceilings(
+    State(app): State<Arc<App>>,
+    t: Tenant,
+    Body(set): Body<Value>,
+) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.member()?;
+    if !actor.operator {
+        return Err(Error::Forbidden(
+            "only the host operator sets a coop's limit ceilings; the coop's admins choose each plugin's limits under them (PUT /v1/coops/{coop}/plugins/{plugin}/limits)".into(),
+        )
+        .into());
+    }
+    let c = app.set_ceilings(&coop, &set, &actor).await?;
+    Ok(Json(ceilings_json(&c)))
+}
+
+fn ceilings_json(c: &plugins::ceilings::CoopCeilings) -> Value {
+    json!({"ceilings": c.limits, "instances": c.instances, "set": c.set})
 }
 
 /// The member behind a pseudonymous member id a plugin was given, for the

@@ -177,8 +177,20 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "put",
         path: "/v1/coops/{coop}/plugins/{plugin}/limits",
-        summary: "Override a plugin's limits (a JSON object of limit names to positive integers)",
-        access: "admins",
+        summary: "Override a plugin's limits (a JSON object of limit names to positive integers, each at most the coop's ceiling); a plugin decision, recorded in the decision log",
+        access: "admins where the coop's rules allow direct plugin changes (else a set-limits proposal)",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/limit-ceilings",
+        summary: "What the host operator allows the coop: ceilings over its plugins' limits, and its calls in flight at once",
+        access: "members",
+    },
+    RouteDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/limit-ceilings",
+        summary: "Set the coop's ceilings (limit names and instances to numbers; {} restores the host's defaults); recorded in the coop's decision log",
+        access: "host operator",
     },
     RouteDoc {
         method: "get",

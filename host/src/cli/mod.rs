@@ -2,6 +2,7 @@
 
 mod credential;
 mod governance;
+mod limits;
 mod money;
 
 use std::net::SocketAddr;
@@ -74,6 +75,11 @@ struct ServeArgs {
     /// operator needs one once enrolled.
     #[arg(long, env = "COOPHOST_REQUIRE_OPERATOR_SECOND_FACTOR")]
     require_operator_second_factor: bool,
+    /// MiB all plugin calls in flight may make the host hold together
+    /// (what they read from the store and buffer for their commits); past
+    /// it calls get a retryable 503 [default: 1024].
+    #[arg(long, env = "COOPHOST_CALL_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    call_memory_mib: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,6 +243,20 @@ enum CoopCommand {
         /// on or off.
         #[arg(value_parser = ["on", "off"])]
         setting: String,
+    },
+    /// Show what the host operator allows a coop, or set it: ceilings over
+    /// its plugins' limits (deadline_ms, memory_bytes, result_bytes,
+    /// log_bytes, host_calls, store_keys, store_bytes, call_bytes) and
+    /// `instances`, its plugin calls in flight at once.
+    Limits {
+        /// The coop's slug.
+        slug: String,
+        /// Ceilings to set, NAME=VALUE (merged into what was set before).
+        #[arg(value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Go back to the host's default ceilings first.
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -540,6 +560,9 @@ pub async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Coop(CoopCommand::Limits { slug, set, reset }) => {
+            limits::run(&settings, &slug, &set, reset).await
+        }
         Command::Coop(CoopCommand::Create { slug, name }) => {
             let app = open(&settings).await?;
             let c = identity::create_coop(&app.db, &*app.clock, &slug, &name).await?;
@@ -733,6 +756,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         demo,
         trusted_proxies,
         require_operator_second_factor,
+        call_memory_mib,
     } = args;
     let started = Instant::now();
     let listen = listen
@@ -769,6 +793,9 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     app.set_public_url(&public_url);
     app.set_trusted_proxies(trusted_proxies);
     app.set_require_operator_second_factor(require_operator_second_factor);
+    if let Some(mib) = call_memory_mib {
+        app.call_memory.set_limit(mib.saturating_mul(1 << 20));
+    }
     app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",

@@ -233,6 +233,16 @@ pub fn is_busy(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "5" || c == "517")
 }
 
+/// Whether an error is contention that going again resolves: SQLite's
+/// busy or stale snapshot ([`is_busy`]), or PostgreSQL's serialization
+/// failure (40001) or deadlock (40P01).
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    is_busy(e)
+        || e.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "40001" || c == "40P01")
+}
+
 /// A transaction holding the write lock of one plugin namespace.
 pub struct NamespaceTx {
     /// The open transaction.

@@ -110,6 +110,14 @@ pub enum Change {
         /// The plugin's name.
         name: String,
     },
+    /// Set a plugin's limit overrides (`{}`: the host's defaults), each at
+    /// most the ceiling the host operator set for the coop.
+    SetLimits {
+        /// The plugin's name.
+        plugin: String,
+        /// Limit names to positive integers (`deadline_ms`, ...).
+        limits: Value,
+    },
     /// Publish a new version of the terms of service; it takes effect when
     /// the coop's notice period has run from the day it is applied.
     AdoptTerms {
@@ -132,7 +140,8 @@ impl Change {
             Change::AdoptTerms { .. } => Kind::AdoptTerms,
             Change::InstallPlugin { .. }
             | Change::RollbackPlugin { .. }
-            | Change::RemovePlugin { .. } => Kind::Plugin,
+            | Change::RemovePlugin { .. }
+            | Change::SetLimits { .. } => Kind::Plugin,
             Change::AdmitMember { .. } => Kind::AdmitMember,
         }
     }
@@ -207,6 +216,10 @@ impl Change {
             }
             Change::RollbackPlugin { name } | Change::RemovePlugin { name } => {
                 plugins::get(db, coop_id, name).await?;
+            }
+            Change::SetLimits { plugin, limits } => {
+                plugins::get(db, coop_id, plugin).await?;
+                plugins::check_limits(db, coop_id, limits).await?;
             }
             Change::AdmitMember { application } => {
                 let r = super::membership::get(db, coop_id, *application).await?;
@@ -771,6 +784,11 @@ async fn perform(
             let coop = identity::find_coop_by_id(db, coop_id).await?;
             plugins::lifecycle::uninstall(app, &coop, name, false).await?;
             format!("{name} removed (its data is kept)")
+        }
+        Change::SetLimits { plugin, limits } => {
+            let id = plugins::set_limits(db, coop_id, plugin, limits).await?;
+            app.unload(id);
+            format!("{plugin} limits set to {limits}")
         }
         Change::AdoptTerms { text } => {
             let (_, rules) = rules::current(db, coop_id).await?;

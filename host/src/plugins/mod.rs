@@ -1,6 +1,7 @@
 //! Installed plugins: components stored in the database, bound per coop to
 //! the interfaces they export, with their manifests and configuration.
 
+pub mod ceilings;
 pub mod lifecycle;
 pub mod manifest;
 pub mod signing;
@@ -83,14 +84,14 @@ pub enum Ungranted {
     Stub,
 }
 
-/// The `coop:host` interfaces a component imports (short names, without
-/// `types`, which needs no grant).
+/// The `coop:host` interfaces a component imports that need a grant
+/// (short names; `types` needs none, see [`crate::runtime::capabilities`]).
 pub fn requested_capabilities(imports: &[String]) -> Vec<String> {
     let mut out: Vec<String> = imports
         .iter()
         .filter_map(|i| i.strip_prefix("coop:host/"))
         .map(|i| i.split('@').next().unwrap_or(i).to_string())
-        .filter(|i| i != "types")
+        .filter(|i| crate::runtime::capabilities::find(i).is_none_or(|c| c.grant))
         .collect();
     out.sort();
     out.dedup();
@@ -222,6 +223,8 @@ pub async fn bound_plugin(db: &Db, coop_id: i64, interface: &str) -> Result<i64>
 
 /// What is needed to load an installation.
 pub struct Parts {
+    /// The coop it is installed in.
+    pub coop_id: i64,
     /// Its manifest.
     pub manifest: Manifest,
     /// Component hash.
@@ -237,7 +240,7 @@ pub struct Parts {
 /// Manifest, component bytes, grants and limits of an installation.
 pub async fn load_parts(db: &Db, plugin_id: i64) -> Result<Parts> {
     let row = sqlx::query(
-        "SELECT p.manifest, p.sha256, c.bytes, p.grants, p.limits FROM plugins p \
+        "SELECT p.manifest, p.sha256, c.bytes, p.grants, p.limits, p.coop_id FROM plugins p \
          JOIN components c ON c.sha256 = p.sha256 WHERE p.id = $1",
     )
     .bind(plugin_id)
@@ -245,6 +248,7 @@ pub async fn load_parts(db: &Db, plugin_id: i64) -> Result<Parts> {
     .await?
     .ok_or_else(|| Error::NotFound(format!("no plugin installation {plugin_id}")))?;
     Ok(Parts {
+        coop_id: row.get(5),
         manifest: Manifest::parse(&row.get::<String, _>(0))?,
         sha256: row.get(1),
         bytes: row.get(2),
@@ -253,17 +257,28 @@ pub async fn load_parts(db: &Db, plugin_id: i64) -> Result<Parts> {
     })
 }
 
+/// Check limit overrides for a plugin of coop `coop_id`: known names,
+/// positive integers, none above the ceilings the host operator set for
+/// the coop ([`ceilings`]).
+pub async fn check_limits(db: &Db, coop_id: i64, overrides: &serde_json::Value) -> Result<()> {
+    let ceilings = ceilings::get(db, coop_id).await?;
+    crate::runtime::Limits::default()
+        .with_overrides_under(overrides, &ceilings.limits)
+        .map_err(Error::Invalid)?;
+    Ok(())
+}
+
 /// Set limit overrides for a plugin in a coop (a JSON object of limit
-/// names to positive integers; `{}` restores the defaults).
+/// names to positive integers under the coop's ceilings; `{}` restores
+/// the defaults). Governed: callers go through `governance::proposals`
+/// (`set-limits`), which records the change in the decision log.
 pub async fn set_limits(
     db: &Db,
     coop_id: i64,
     name: &str,
     overrides: &serde_json::Value,
 ) -> Result<i64> {
-    crate::runtime::Limits::default()
-        .with_overrides(overrides)
-        .map_err(Error::Invalid)?;
+    check_limits(db, coop_id, overrides).await?;
     let row = sqlx::query("UPDATE plugins SET limits = $1 WHERE coop_id = $2 AND name = $3 AND active = 1 RETURNING id")
         .bind(overrides.to_string())
         .bind(coop_id)

@@ -30,22 +30,7 @@ use coop::host::{
     shifts as wit_shifts, store, timers as wit_timers, types,
 };
 
-use super::limits::{LimitHit, Limits, MemoryLimiter};
-
-/// The `coop:host` interfaces a coop can grant; `types` needs no grant.
-pub const GRANTABLE: &[&str] = &[
-    "identity",
-    "membership",
-    "store",
-    "config",
-    "events",
-    "log",
-    "shifts",
-    "payments",
-    "timers",
-    "ratings",
-    "moderation",
-];
+use super::limits::{CallBytes, HostBudget, ITEM_BYTES, LimitHit, Limits, MemoryLimiter};
 
 /// A host function of an interface the coop did not grant was called, in
 /// a function with no error channel: the call fails with 403.
@@ -74,6 +59,12 @@ pub struct CallScope {
     pub limits: Limits,
     /// The `coop:host` interfaces the coop granted (short names).
     pub grants: Arc<Vec<String>>,
+    /// The host-wide budget of bytes calls in flight may hold; this call
+    /// counts what it reads and buffers against it and `limits.call_bytes`.
+    pub call_memory: Arc<HostBudget>,
+    /// The coop's cap on calls in flight, when it has one (see
+    /// [`super::InstanceGate`]).
+    pub instances: Option<super::InstanceGate>,
 }
 
 /// Per-call store state.
@@ -99,6 +90,9 @@ pub struct CallState {
     consents: Vec<((i64, String), bool)>,
     /// Flags the call raised, recorded at commit.
     pub(super) flags: Vec<crate::moderation::flags::PendingFlag>,
+    /// Bytes the call read and buffered so far; given back to the host's
+    /// budget when the state is dropped, however the call ended.
+    pub(super) bytes: CallBytes,
     /// The plugin's pending timers when the call first set one (read once
     /// per call; commit checks again).
     timers_pending: Option<i64>,
@@ -125,6 +119,7 @@ impl CallState {
             table: ResourceTable::new(),
             memory: MemoryLimiter::new(scope.limits.memory_bytes),
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
+            bytes: CallBytes::new(scope.call_memory.clone(), scope.limits.call_bytes),
             scope,
             events: Vec::new(),
             ledger: Vec::new(),
@@ -195,6 +190,13 @@ impl CallState {
             ))));
         }
         Ok(Ok(()))
+    }
+
+    /// Count `n` bytes the call reads or buffers; past its `call_bytes`,
+    /// or past what the host has left for calls in flight, the call stops
+    /// with that limit's error (nothing it buffered is kept).
+    fn charge(&mut self, n: u64) -> wasmtime::Result<()> {
+        self.bytes.charge(n).map_err(wasmtime::Error::new)
     }
 
     /// [`Self::gate`] for functions without an error channel: an ungranted
@@ -474,7 +476,10 @@ impl membership::Host for CallState {
             return Ok(Err(e));
         }
         let s = self.scope.clone();
-        Ok(members_to_wit(&s, |m| role.as_ref().is_none_or(|r| m.roles.contains(r))).await)
+        let members =
+            members_to_wit(&s, |m| role.as_ref().is_none_or(|r| m.roles.contains(r))).await;
+        self.charge_members(&members)?;
+        Ok(members)
     }
 
     async fn in_college(
@@ -486,11 +491,33 @@ impl membership::Host for CallState {
             return Ok(Err(e));
         }
         let s = self.scope.clone();
-        Ok(members_to_wit(&s, |m| {
+        let members = members_to_wit(&s, |m| {
             m.college.as_deref() == Some(college.as_str())
                 && status.is_none_or(|want| want == member_status(&m.status))
         })
-        .await)
+        .await;
+        self.charge_members(&members)?;
+        Ok(members)
+    }
+}
+
+impl CallState {
+    /// Count a list of members read like any other read.
+    fn charge_members(
+        &mut self,
+        members: &Result<Vec<membership::Member>, WitError>,
+    ) -> wasmtime::Result<()> {
+        let Ok(list) = members else { return Ok(()) };
+        let size: u64 = list
+            .iter()
+            .map(|m| {
+                (m.id.len()
+                    + m.roles.iter().map(String::len).sum::<usize>()
+                    + m.college.as_ref().map_or(0, String::len)) as u64
+                    + ITEM_BYTES
+            })
+            .sum();
+        self.charge(size)
     }
 }
 
@@ -556,6 +583,7 @@ impl wit_timers::Host for CallState {
                 stored + buffered
             ))));
         }
+        self.charge(payload.len() as u64 + ITEM_BYTES)?;
         // Ids are random, below 2^53 so JSON clients keep them exact.
         let id = (rand::random::<u64>() >> 11).max(1);
         self.timers.push(TimerOp::Set {
@@ -582,6 +610,7 @@ impl wit_timers::Host for CallState {
         let s = self.scope.clone();
         match timers::is_pending(&s.db, s.actor.coop_id, &s.plugin, id).await {
             Ok(true) => {
+                self.charge(ITEM_BYTES)?;
                 self.timers.push(TimerOp::Cancel { id });
                 Ok(Ok(true))
             }
@@ -652,6 +681,9 @@ impl store::Host for CallState {
             Ok(e) => e,
             Err(e) => return Ok(Err(to_wit(e))),
         };
+        if let Some(e) = &entry {
+            self.charge((e.key.len() + e.value.len()) as u64)?;
+        }
         match entry {
             // A record the member withdrew (or never gave) consent for is
             // invisible.
@@ -672,6 +704,7 @@ impl store::Host for CallState {
         if let Err(e) = self.data_write_allowed(&key, member.as_deref()).await? {
             return Ok(Err(e));
         }
+        self.charge((key.len() + value.len()) as u64)?;
         Ok(self
             .write(key, Some(value), None, member)
             .await?
@@ -691,6 +724,7 @@ impl store::Host for CallState {
         if let Err(e) = self.data_write_allowed(&key, member.as_deref()).await? {
             return Ok(Err(e));
         }
+        self.charge((key.len() + value.len()) as u64)?;
         Ok(self
             .write(key, Some(value), Some(version_arg(expected)), member)
             .await?
@@ -706,6 +740,7 @@ impl store::Host for CallState {
             return Ok(Err(e));
         }
         let expected = expected.map(|v| Some(i64::try_from(v).unwrap_or(i64::MAX)));
+        self.charge(key.len() as u64 + ITEM_BYTES)?;
         Ok(self
             .write(key, None, expected, None)
             .await?
@@ -722,12 +757,24 @@ impl store::Host for CallState {
             return Ok(Err(e));
         }
         let db = self.scope.db.clone();
-        let entries = match self
+        let mut refused = None;
+        let bytes = &mut self.bytes;
+        let mut charge = |n: u64| match bytes.charge(n) {
+            Ok(()) => true,
+            Err(hit) => {
+                refused = Some(hit);
+                false
+            }
+        };
+        let scanned = self
             .tx
-            .scan(&db, &prefix, start_after.as_deref(), limit)
-            .await
-        {
-            Ok(v) => v,
+            .scan(&db, &prefix, start_after.as_deref(), limit, &mut charge)
+            .await;
+        let entries = match scanned {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return Err(wasmtime::Error::new(refused.unwrap_or(LimitHit::CallBytes)));
+            }
             Err(e) => return Ok(Err(to_wit(e))),
         };
         let mut out = Vec::with_capacity(entries.len());
@@ -800,6 +847,7 @@ impl wit_events::Host for CallState {
                 }
             },
         };
+        self.charge((topic.len() + payload.len()) as u64 + ITEM_BYTES)?;
         self.events.push(PendingEvent {
             topic,
             payload,
@@ -816,6 +864,7 @@ impl log::Host for CallState {
         if self.log_bytes > self.scope.limits.log_bytes {
             return Err(wasmtime::Error::new(LimitHit::LogVolume));
         }
+        self.charge(message.len() as u64)?;
         let (coop, plugin) = (&self.scope.coop_slug, &self.scope.plugin);
         match level {
             log::Level::Trace => tracing::trace!(coop = %coop, plugin = %plugin, "{message}"),
@@ -894,6 +943,7 @@ impl wit_activity::Host for CallState {
                 }
             },
         };
+        self.charge((metric.len() + zone.len()) as u64 + ITEM_BYTES)?;
         self.activity.push(crate::opendata::PendingCount {
             metric,
             zone,
@@ -946,6 +996,8 @@ impl wit_ratings::Host for CallState {
             }
             Err(e) => return Ok(Err(to_wit(e))),
         }
+        let size = job.len() + comment.as_ref().map_or(0, String::len);
+        self.charge(size as u64 + ITEM_BYTES)?;
         self.ratings.push(crate::ratings::PendingRating {
             worker_id,
             rater_id,
@@ -1011,6 +1063,7 @@ impl wit_moderation::Host for CallState {
                 "member {member:?} is not a member id this plugin was given"
             ))));
         };
+        self.charge(reason.len() as u64 + ITEM_BYTES)?;
         let id = flags::new_id();
         self.flags.push(flags::PendingFlag {
             id,
@@ -1157,6 +1210,7 @@ impl wit_payments::Host for CallState {
         let now = self.scope.clock.now_ms();
         match crate::ledger::hold::Hold::authorise(&order_ref, money, now, now + HOLD_TTL_MS) {
             Ok((_, transaction)) => {
+                self.charge(ITEM_BYTES * (1 + transaction.postings.len() as u64))?;
                 self.ledger.push(crate::payments::LedgerWrite::Charge {
                     transaction,
                     order_ref,
@@ -1190,6 +1244,7 @@ impl wit_payments::Host for CallState {
             amount: -money.amount,
             currency: money.currency,
         };
+        self.charge(ITEM_BYTES * 3 + order.len() as u64)?;
         self.ledger
             .push(crate::payments::LedgerWrite::Post(Transaction {
                 idempotency_key: format!("refund:{order_ref}"),
@@ -1219,6 +1274,8 @@ impl wit_payments::Host for CallState {
         match self.split(&order, &worker, &gross).await? {
             Ok((settlement, policy)) => {
                 let out = settlement_out(&settlement);
+                let postings = settlement.transaction.postings.len() as u64;
+                self.charge(ITEM_BYTES * (1 + postings))?;
                 self.ledger
                     .push(crate::payments::LedgerWrite::settle(settlement, &policy));
                 Ok(Ok(out))

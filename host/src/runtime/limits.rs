@@ -1,6 +1,8 @@
 //! Per-call limits. Each is a named constant with the reason for its
 //! default; coops may override them per plugin (`plugins::set_limit`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,48 @@ pub const DEFAULT_HOST_CALLS: u64 = 10_000;
 pub const DEFAULT_STORE_KEYS: u64 = 1_000_000;
 /// Bytes (keys plus values) one plugin may keep in one coop's store.
 pub const DEFAULT_STORE_BYTES: u64 = 1 << 30;
+/// Bytes one call may move through the host: what it reads from the store
+/// and what it buffers for its commit (store writes, events, log lines,
+/// ledger writes, timers, ratings, activity counts, flags), counted as it
+/// goes. The host holds a call's writes until it returns, so without this a
+/// guest looping over 1 MiB writes would make the host buffer gigabytes
+/// before the store quota is checked at commit. 32 MiB is far more than a
+/// request needs and small enough that many calls fit in
+/// [`DEFAULT_HOST_CALL_BYTES`].
+pub const DEFAULT_CALL_BYTES: u64 = 32 << 20;
+/// Bytes all calls in flight on one host may hold together (each call's
+/// count of [`Limits::call_bytes`], returned when the call ends, whatever
+/// its outcome). Past it a call is refused with a retryable error instead
+/// of the host running out of memory: 1 GiB leaves the rest of a small
+/// machine to the pool's linear memories, the database and the OS.
+pub const DEFAULT_HOST_CALL_BYTES: u64 = 1 << 30;
+/// What the host counts for one buffered item (an event, a ledger write, a
+/// timer, a rating, an activity count, a flag) besides its text: the
+/// struct and its allocations, rounded up.
+pub const ITEM_BYTES: u64 = 128;
+
+/// The ceilings a coop's own limits stay under unless the host operator
+/// sets others for the coop (`coophost coop limits`). Each is the most a
+/// careful operator lets one coop take of a shared host.
+pub mod ceilings {
+    /// Thirty seconds: longer than any interactive request should wait,
+    /// and a stuck plugin still frees its instance slot soon.
+    pub const DEADLINE_MS: u64 = 30_000;
+    /// The pool's slot size: no instance can grow past it anyway.
+    pub const MEMORY_BYTES: u64 = super::MAX_MEMORY_BYTES;
+    /// 16 MiB of JSON in one answer.
+    pub const RESULT_BYTES: u64 = 16 << 20;
+    /// 1 MiB of log lines per call.
+    pub const LOG_BYTES: u64 = 1 << 20;
+    /// Ten times the default host calls.
+    pub const HOST_CALLS: u64 = 100_000;
+    /// Ten million keys per plugin and coop.
+    pub const STORE_KEYS: u64 = 10_000_000;
+    /// 10 GiB per plugin and coop.
+    pub const STORE_BYTES: u64 = 10 << 30;
+    /// A quarter of the host-wide budget for calls in flight.
+    pub const CALL_BYTES: u64 = super::DEFAULT_HOST_CALL_BYTES / 4;
+}
 
 /// The limits applied to one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +93,8 @@ pub struct Limits {
     pub store_keys: u64,
     /// Store bytes per plugin and coop.
     pub store_bytes: u64,
+    /// Bytes one call may read from the store and buffer for its commit.
+    pub call_bytes: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +107,7 @@ impl Default for Limits {
             host_calls: DEFAULT_HOST_CALLS,
             store_keys: DEFAULT_STORE_KEYS,
             store_bytes: DEFAULT_STORE_BYTES,
+            call_bytes: DEFAULT_CALL_BYTES,
         }
     }
 }
@@ -81,7 +128,8 @@ impl Limits {
         for (k, v) in obj {
             if base.get(k).is_none() {
                 return Err(format!(
-                    "unknown limit {k:?}; known: deadline_ms, memory_bytes, result_bytes, log_bytes, host_calls, store_keys, store_bytes"
+                    "unknown limit {k:?}; known: {}",
+                    Limits::NAMES.join(", ")
                 ));
             }
             match v.as_u64() {
@@ -95,6 +143,71 @@ impl Limits {
             }
         }
         serde_json::from_value(base).map_err(|e| e.to_string())
+    }
+
+    /// [`Self::with_overrides`], refusing any override above `ceilings`
+    /// (what the host operator allows the coop) with a message naming the
+    /// ceiling.
+    pub fn with_overrides_under(
+        &self,
+        overrides: &serde_json::Value,
+        ceilings: &Limits,
+    ) -> Result<Limits, String> {
+        let limits = self.with_overrides(overrides)?;
+        let max = serde_json::to_value(ceilings).expect("limits serialise");
+        for (k, v) in overrides.as_object().into_iter().flatten() {
+            let (Some(n), Some(top)) = (v.as_u64(), max[k].as_u64()) else {
+                continue;
+            };
+            if n > top {
+                return Err(format!(
+                    "limit {k} may be at most {top}, the ceiling the host operator set for this coop; got {n} (ask the host operator to raise the ceiling)"
+                ));
+            }
+        }
+        Ok(limits)
+    }
+
+    /// Each limit no higher than its ceiling: what a call gets when the
+    /// operator lowered a ceiling below a value the coop chose earlier, or
+    /// below the host's default.
+    pub fn capped(&self, ceilings: &Limits) -> Limits {
+        Limits {
+            deadline_ms: self.deadline_ms.min(ceilings.deadline_ms),
+            memory_bytes: self.memory_bytes.min(ceilings.memory_bytes),
+            result_bytes: self.result_bytes.min(ceilings.result_bytes),
+            log_bytes: self.log_bytes.min(ceilings.log_bytes),
+            host_calls: self.host_calls.min(ceilings.host_calls),
+            store_keys: self.store_keys.min(ceilings.store_keys),
+            store_bytes: self.store_bytes.min(ceilings.store_bytes),
+            call_bytes: self.call_bytes.min(ceilings.call_bytes),
+        }
+    }
+
+    /// The name of every limit, as in JSON.
+    pub const NAMES: [&'static str; 8] = [
+        "deadline_ms",
+        "memory_bytes",
+        "result_bytes",
+        "log_bytes",
+        "host_calls",
+        "store_keys",
+        "store_bytes",
+        "call_bytes",
+    ];
+
+    /// The ceilings of a coop for which the host operator set none.
+    pub fn default_ceilings() -> Limits {
+        Limits {
+            deadline_ms: ceilings::DEADLINE_MS,
+            memory_bytes: ceilings::MEMORY_BYTES,
+            result_bytes: ceilings::RESULT_BYTES,
+            log_bytes: ceilings::LOG_BYTES,
+            host_calls: ceilings::HOST_CALLS,
+            store_keys: ceilings::STORE_KEYS,
+            store_bytes: ceilings::STORE_BYTES,
+            call_bytes: ceilings::CALL_BYTES,
+        }
     }
 }
 
@@ -127,6 +240,14 @@ pub enum LimitHit {
     /// Too many log bytes.
     #[error("the plugin exceeded its log volume limit")]
     LogVolume,
+    /// The call read and buffered more bytes than its `call_bytes`.
+    #[error(
+        "the plugin read and buffered more bytes in one call than its call_bytes limit allows; read and write less per call (smaller scans, fewer or smaller values)"
+    )]
+    CallBytes,
+    /// The host's budget for calls in flight was used up by other calls.
+    #[error("the host is holding all the memory it allows for calls in flight; retry shortly")]
+    HostMemory,
 }
 
 impl LimitHit {
@@ -136,7 +257,126 @@ impl LimitHit {
             LimitHit::Memory => "memory",
             LimitHit::HostCalls => "host_calls",
             LimitHit::LogVolume => "log_volume",
+            LimitHit::CallBytes => "call_bytes",
+            LimitHit::HostMemory => "host_memory",
         }
+    }
+}
+
+/// The bytes all calls in flight hold together, against one host-wide
+/// budget ([`DEFAULT_HOST_CALL_BYTES`]). Calls take from it as they read
+/// and buffer ([`CallBytes::charge`]) and give everything back when they
+/// end.
+#[derive(Debug)]
+pub struct HostBudget {
+    limit: AtomicU64,
+    in_use: AtomicU64,
+    peak: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl HostBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: u64) -> Arc<HostBudget> {
+        Arc::new(HostBudget {
+            limit: AtomicU64::new(limit),
+            in_use: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// Change the budget (calls already holding more keep it until they end).
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The budget, bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held by calls in flight now.
+    pub fn in_use(&self) -> u64 {
+        self.in_use.load(Ordering::Acquire)
+    }
+
+    /// The most bytes calls in flight ever held together.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Acquire)
+    }
+
+    /// How many times a call was refused because the budget was used up.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, n: u64) -> bool {
+        let limit = self.limit();
+        let taken = self
+            .in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|next| *next <= limit)
+            });
+        match taken {
+            Ok(before) => {
+                self.peak.fetch_max(before + n, Ordering::AcqRel);
+                true
+            }
+            Err(_) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    fn give_back(&self, n: u64) {
+        self.in_use.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// One call's count of the bytes it read and buffered, under its own
+/// limit and the host's budget; what it took goes back to the host when
+/// it is dropped, however the call ended.
+#[derive(Debug)]
+pub struct CallBytes {
+    host: Arc<HostBudget>,
+    limit: u64,
+    used: u64,
+}
+
+impl CallBytes {
+    /// A count for a call allowed `limit` bytes, drawing on `host`.
+    pub fn new(host: Arc<HostBudget>, limit: u64) -> CallBytes {
+        CallBytes {
+            host,
+            limit,
+            used: 0,
+        }
+    }
+
+    /// Count `n` more bytes, or say which limit refuses them.
+    pub fn charge(&mut self, n: u64) -> Result<(), LimitHit> {
+        let next = self.used.saturating_add(n);
+        if next > self.limit {
+            return Err(LimitHit::CallBytes);
+        }
+        if !self.host.take(n) {
+            return Err(LimitHit::HostMemory);
+        }
+        self.used = next;
+        Ok(())
+    }
+
+    /// Bytes counted so far.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+}
+
+impl Drop for CallBytes {
+    fn drop(&mut self) {
+        self.host.give_back(self.used);
     }
 }
 
@@ -229,6 +469,60 @@ mod tests {
                 .with_stored(&serde_json::json!({"memory_bytes": 0}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn ceilings_refuse_and_cap() {
+        let ceilings = Limits {
+            deadline_ms: 1_000,
+            ..Limits::default_ceilings()
+        };
+        let err = Limits::default()
+            .with_overrides_under(&serde_json::json!({"deadline_ms": 86_400_000}), &ceilings)
+            .unwrap_err();
+        assert!(
+            err.contains("at most 1000") && err.contains("ceiling"),
+            "{err}"
+        );
+        let l = Limits::default()
+            .with_overrides_under(&serde_json::json!({"deadline_ms": 900}), &ceilings)
+            .unwrap();
+        assert_eq!(l.deadline_ms, 900);
+        // The default itself (5 s) is above this ceiling: capped.
+        assert_eq!(Limits::default().capped(&ceilings).deadline_ms, 1_000);
+        // Every default is under its default ceiling.
+        assert_eq!(
+            Limits::default().capped(&Limits::default_ceilings()),
+            Limits::default()
+        );
+        let mut names: Vec<String> = serde_json::to_value(Limits::default())
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = Limits::NAMES.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn call_bytes_are_counted_and_given_back() {
+        let host = HostBudget::new(100);
+        let mut a = CallBytes::new(host.clone(), 60);
+        let mut b = CallBytes::new(host.clone(), 60);
+        a.charge(50).unwrap();
+        assert_eq!(a.charge(20), Err(LimitHit::CallBytes));
+        b.charge(40).unwrap();
+        assert_eq!(b.charge(20), Err(LimitHit::HostMemory));
+        assert_eq!((host.in_use(), host.peak(), host.refused()), (90, 90, 1));
+        drop(a);
+        assert_eq!(host.in_use(), 40);
+        b.charge(20).unwrap();
+        drop(b);
+        assert_eq!((host.in_use(), host.peak()), (0, 90));
     }
 
     #[test]

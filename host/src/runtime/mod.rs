@@ -5,6 +5,7 @@
 //! installed plugin with its `InstancePre`, and a fresh instance per call.
 
 mod cache;
+pub mod capabilities;
 mod host;
 mod inspect;
 pub mod json;
@@ -21,9 +22,10 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, 
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 pub use cache::CacheOutcome;
-pub use host::{CallScope, CallState, GRANTABLE};
+pub use capabilities::GRANTABLE;
+pub use host::{CallScope, CallState};
 pub use inspect::{ExportedInterface, FunctionSig, Inspection, split_version, wit_type};
-pub use limits::{LimitHit, Limits};
+pub use limits::{HostBudget, LimitHit, Limits};
 
 use crate::plugins::manifest::Manifest;
 use crate::store::{CommitError, Quota};
@@ -33,14 +35,20 @@ use crate::store::{CommitError, Quota};
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How many times a call is re-run when its reads went stale before commit.
 pub const MAX_ATTEMPTS: usize = 4;
-/// How many times a call is re-run because SQLite was transiently locked
-/// at commit (waiting 1 ms more each time, up to 20 ms).
+/// How many times a call is re-run because the database was transiently
+/// contended at commit (SQLite locked or its snapshot gone stale,
+/// PostgreSQL serialization failure or deadlock), waiting 1 ms more each
+/// time, up to 20 ms; then the call is answered 409.
 pub const MAX_BUSY_WAITS: u32 = 50;
 
 /// Instances the pooling allocator keeps slots for at once: calls beyond
 /// this many in flight wait for the runtime's own back-pressure (each call
 /// is short); sized for a 2-core host serving many coops.
 pub const POOL_INSTANCES: u32 = 256;
+/// Plugin calls one coop may have in flight at once unless the host
+/// operator sets otherwise: a quarter of the pool, so one busy (or
+/// hostile) coop always leaves three quarters of the slots to the others.
+pub const DEFAULT_COOP_INSTANCES: u32 = POOL_INSTANCES / 4;
 /// Linear memories (and tables) per pool slot group: Python and
 /// JavaScript components instantiate several core modules each.
 pub const POOL_MEMORIES: u32 = 512;
@@ -55,6 +63,53 @@ pub const POOL_TABLE_ELEMENTS: usize = 100_000;
 pub const POOL_MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 /// The same for each table.
 pub const POOL_TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// A coop's cap on plugin calls in flight, so one coop cannot take every
+/// slot of the host-wide instance pool ([`POOL_INSTANCES`]). A call holds
+/// one slot from before instantiation until its commit ends.
+#[derive(Clone, Debug)]
+pub struct InstanceGate {
+    /// The coop's slots.
+    pub slots: Arc<tokio::sync::Semaphore>,
+    /// How many slots the coop has.
+    pub size: u32,
+    /// Wait (up to the call's deadline) for a slot instead of refusing at
+    /// once: for the host's own calls (timers, events, migrate hooks),
+    /// which nobody waits on and which the scheduler retries anyway.
+    pub wait: bool,
+}
+
+impl InstanceGate {
+    /// A gate of `size` slots that waits for one.
+    pub fn new(size: u32) -> InstanceGate {
+        InstanceGate {
+            slots: Arc::new(tokio::sync::Semaphore::new(size as usize)),
+            size,
+            wait: true,
+        }
+    }
+
+    /// Calls in flight through this gate now.
+    pub fn in_flight(&self) -> usize {
+        (self.size as usize).saturating_sub(self.slots.available_permits())
+    }
+
+    /// A slot for one call, or [`CallError::CoopBusy`].
+    async fn enter(
+        &self,
+        deadline: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        let busy = || CallError::CoopBusy { limit: self.size };
+        if self.wait {
+            match tokio::time::timeout(deadline, self.slots.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => Ok(permit),
+                _ => Err(busy()),
+            }
+        } else {
+            self.slots.clone().try_acquire_owned().map_err(|_| busy())
+        }
+    }
+}
 
 /// How instances get their memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -287,9 +342,11 @@ pub enum CallError {
     PluginError {
         /// HTTP status derived from the `coop:host` error case.
         status: u16,
-        /// The error value as JSON.
+        /// What the error says beyond its message: the error case of a
+        /// `coop:host/types.error`, or the whole value when it is not text;
+        /// `null` when the message says it all.
         error: Value,
-        /// The error's message, where it has one.
+        /// The error's text (sent once: not repeated in `error`).
         message: String,
     },
     /// The plugin trapped (a bug inside the guest).
@@ -302,9 +359,12 @@ pub enum CallError {
     #[error("{0}")]
     Limit(LimitHit),
     /// The result was larger than the limit.
-    #[error("the plugin's result is {size} bytes; the limit is {limit}")]
+    #[error(
+        "the plugin's result is at least {size} bytes as JSON; the limit is {limit} (result_bytes)"
+    )]
     ResultTooLarge {
-        /// Size of the result as JSON.
+        /// Size of the result as JSON (a lower bound when it was refused
+        /// before the JSON was built).
         size: u64,
         /// The limit.
         limit: u64,
@@ -319,6 +379,15 @@ pub enum CallError {
     /// Other calls kept changing what this call read.
     #[error("the call conflicted with concurrent calls {0} times; retry it")]
     Conflict(usize),
+    /// The coop already has as many calls in flight as the host operator
+    /// allows it.
+    #[error(
+        "this coop already has {limit} plugin calls in flight, the most the host allows it at once; retry shortly"
+    )]
+    CoopBusy {
+        /// The coop's cap.
+        limit: u32,
+    },
     /// The host failed.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -337,6 +406,7 @@ impl CallError {
             CallError::StoreQuota(_) => "store_quota",
             CallError::NotGranted(_) => "not_granted",
             CallError::Conflict(_) => "conflict",
+            CallError::CoopBusy { .. } => "coop_instances",
             CallError::Internal(_) => "internal",
         }
     }
@@ -349,30 +419,58 @@ impl CallError {
                 | CallError::Limit(_)
                 | CallError::ResultTooLarge { .. }
                 | CallError::StoreQuota(_)
+                | CallError::CoopBusy { .. }
         )
     }
 }
 
 /// What a call that ran to its end answers: its result as JSON, or the
 /// plugin's own top-level `err` as a [`CallError::PluginError`], or
-/// [`CallError::ResultTooLarge`] past `result_bytes`.
+/// [`CallError::ResultTooLarge`] when either is past `result_bytes` (an
+/// `err` is bounded like an `ok`: it goes back to the caller too).
+///
+/// The `err`'s text is sent once: a `coop:host/types.error` (or a plain
+/// string) becomes the message, and the detail keeps only what the message
+/// does not say (the error case), or the whole value when it is not text.
 fn answer_of(results: &[Val], result_bytes: u64) -> Result<Value, CallError> {
+    // A cheap lower bound of the JSON size first, so a huge value is
+    // refused before the host builds a second copy of it as JSON.
+    let least: u64 = results.iter().map(val_bytes_at_least).sum();
+    if least > result_bytes {
+        return Err(CallError::ResultTooLarge {
+            size: least,
+            limit: result_bytes,
+        });
+    }
     if let Some(Val::Result(Err(payload))) = results.first() {
-        let error = payload
-            .as_deref()
-            .map(json::from_val)
-            .unwrap_or(Value::Null);
-        let (status, message) = match payload.as_deref() {
-            Some(Val::Variant(case, msg)) => (
-                status_for_error_case(case).unwrap_or(422),
+        let (status, message, error) = match payload.as_deref() {
+            Some(Val::Variant(case, msg)) => {
+                let status = status_for_error_case(case).unwrap_or(422);
                 match msg.as_deref() {
-                    Some(Val::String(m)) => m.clone(),
-                    _ => case.clone(),
-                },
+                    Some(Val::String(m)) => (status, m.clone(), serde_json::json!({"tag": case})),
+                    Some(other) => (
+                        status,
+                        case.clone(),
+                        serde_json::json!({"tag": case, "value": json::from_val(other)}),
+                    ),
+                    None => (status, case.clone(), serde_json::json!({"tag": case})),
+                }
+            }
+            Some(Val::String(m)) => (422, m.clone(), Value::Null),
+            Some(other) => (
+                422,
+                "the plugin refused the call".to_string(),
+                json::from_val(other),
             ),
-            Some(Val::String(m)) => (422, m.clone()),
-            _ => (422, "the plugin refused the call".to_string()),
+            None => (422, "the plugin refused the call".to_string(), Value::Null),
         };
+        let size = message.len() as u64 + json_size(&error);
+        if size > result_bytes {
+            return Err(CallError::ResultTooLarge {
+                size,
+                limit: result_bytes,
+            });
+        }
         return Err(CallError::PluginError {
             status,
             error,
@@ -388,6 +486,35 @@ fn answer_of(results: &[Val], result_bytes: u64) -> Result<Value, CallError> {
         });
     }
     Ok(value)
+}
+
+/// A lower bound of the size of `v` as JSON: the bytes of its strings and
+/// names, and one byte per other value.
+fn val_bytes_at_least(v: &Val) -> u64 {
+    match v {
+        Val::String(s) => s.len() as u64,
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            items.iter().map(val_bytes_at_least).sum::<u64>().max(1)
+        }
+        Val::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| val_bytes_at_least(k) + val_bytes_at_least(v))
+            .sum::<u64>()
+            .max(1),
+        Val::Record(fields) => fields
+            .iter()
+            .map(|(name, v)| name.len() as u64 + val_bytes_at_least(v))
+            .sum::<u64>()
+            .max(1),
+        Val::Variant(tag, payload) => {
+            tag.len() as u64 + payload.as_deref().map_or(0, val_bytes_at_least)
+        }
+        Val::Enum(name) => name.len() as u64,
+        Val::Option(Some(inner)) => val_bytes_at_least(inner),
+        Val::Result(Ok(p)) | Val::Result(Err(p)) => p.as_deref().map_or(1, val_bytes_at_least),
+        Val::Flags(names) => names.iter().map(|n| n.len() as u64).sum::<u64>().max(1),
+        _ => 1,
+    }
 }
 
 /// Adds the time since `since` to `into` when dropped, however the scope
@@ -534,6 +661,11 @@ async fn run_call(
         .map_err(|e| CallError::BadArguments(e.to_string()))?;
     timings.map_in += started.elapsed();
     let limits = scope.limits;
+    // The coop's slot, held through every attempt and the commit.
+    let _slot = match &scope.instances {
+        Some(gate) => Some(gate.enter(limits.deadline()).await?),
+        None => None,
+    };
     let mut busy_waits = 0u32;
     let mut attempt = 0;
     while attempt < MAX_ATTEMPTS {
@@ -620,93 +752,122 @@ async fn run_call(
             keys: i64::try_from(limits.store_keys).unwrap_or(i64::MAX),
             bytes: i64::try_from(limits.store_bytes).unwrap_or(i64::MAX),
         };
-        match state.tx.apply(&scope.db, now, quota).await {
-            Ok(mut ns) => {
-                crate::events::insert(
-                    &mut ns.tx,
-                    scope.actor.coop_id,
-                    &scope.plugin,
-                    &state.events,
-                    now,
-                )
-                .await
-                .map_err(|e| CallError::Internal(e.into()))?;
-                // Money moves in the same transaction as everything else the
-                // call did: all of it commits, or none.
-                if let Err(e) =
-                    crate::payments::commit_in(&mut ns.tx, scope.actor.coop_id, &state.ledger, now)
-                        .await
-                {
-                    return Err(ledger_refusal(e));
-                }
-                if let Err(e) = crate::plugins::timers::commit_in(
-                    &mut ns.tx,
-                    scope.actor.coop_id,
-                    &scope.plugin,
-                    &state.timers,
-                    now,
-                )
-                .await
-                {
-                    return Err(timer_refusal(e));
-                }
-                crate::ratings::insert_in(
-                    &mut ns.tx,
-                    scope.actor.coop_id,
-                    &scope.plugin,
-                    &state.ratings,
-                    now,
-                )
-                .await
-                .map_err(|e| CallError::Internal(e.into()))?;
-                crate::opendata::insert_in(
-                    &mut ns.tx,
-                    scope.actor.coop_id,
-                    &scope.plugin,
-                    &state.activity,
-                    now,
-                )
-                .await
-                .map_err(|e| CallError::Internal(e.into()))?;
-                // Flags, like everything else, exist only if the call commits.
-                crate::moderation::flags::commit_in(
-                    &mut ns.tx,
-                    scope.actor.coop_id,
-                    &scope.plugin,
-                    &state.flags,
-                    now,
-                )
-                .await
-                .map_err(|e| CallError::Internal(e.into()))?;
-                ns.tx
-                    .commit()
-                    .await
-                    .context("failed to commit plugin call")?;
-                return Ok(value);
-            }
-            Err(CommitError::Conflict) => {
+        let committed = commit(&scope, state, now, quota).await;
+        match committed {
+            Ok(()) => return Ok(value),
+            Err(CommitFailure::Store(CommitError::Conflict)) => {
                 tracing::debug!(plugin = %plugin.name, function, attempt, "stale reads at commit; re-running call");
                 continue;
             }
-            Err(CommitError::Busy) if busy_waits < MAX_BUSY_WAITS => {
-                // A locked SQLite file is not a conflict: wait and re-run
-                // without using up an attempt.
+            Err(CommitFailure::Store(CommitError::Busy)) if busy_waits < MAX_BUSY_WAITS => {
+                // A locked SQLite file, or a snapshot another writer moved
+                // past, is not a conflict of the call's own reads: wait and
+                // re-run without using up an attempt.
                 drop(commit_clock);
                 busy_waits += 1;
                 attempt -= 1;
                 tokio::time::sleep(Duration::from_millis(u64::from(busy_waits.min(20)))).await;
                 continue;
             }
-            Err(CommitError::Busy) => {
-                return Err(CallError::Internal(anyhow::anyhow!(
-                    "the database stayed locked through {MAX_BUSY_WAITS} retries"
-                )));
+            Err(CommitFailure::Store(CommitError::Busy)) => {
+                // Still contended after every wait: the caller may retry
+                // (409), as after stale reads; nothing was written.
+                tracing::warn!(plugin = %plugin.name, function, "the database stayed busy through {MAX_BUSY_WAITS} re-runs");
+                return Err(CallError::Conflict(attempt + busy_waits as usize));
             }
-            Err(CommitError::Quota(msg)) => return Err(CallError::StoreQuota(msg)),
-            Err(CommitError::Db(e)) => return Err(CallError::Internal(e.into())),
+            Err(CommitFailure::Store(CommitError::Quota(msg))) => {
+                return Err(CallError::StoreQuota(msg));
+            }
+            Err(CommitFailure::Store(CommitError::Db(e))) => {
+                return Err(CallError::Internal(e.into()));
+            }
+            Err(CommitFailure::Refused(e)) => return Err(e),
         }
     }
     Err(CallError::Conflict(MAX_ATTEMPTS))
+}
+
+/// Why a call's commit failed: the store's reasons (a conflict or a busy
+/// database re-run the call), or a refusal that ends it.
+enum CommitFailure {
+    Store(CommitError),
+    Refused(CallError),
+}
+
+impl From<CommitError> for CommitFailure {
+    fn from(e: CommitError) -> Self {
+        CommitFailure::Store(e)
+    }
+}
+
+/// Whether a service error is transient database contention (SQLite
+/// busy or a stale snapshot, a PostgreSQL serialization failure or
+/// deadlock), which re-running the call resolves.
+fn transient(e: &crate::error::Error) -> bool {
+    matches!(e, crate::error::Error::Internal(inner) if inner
+        .chain()
+        .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+        .any(crate::db::is_transient))
+}
+
+/// A database error while writing what the call produced: a transient one
+/// re-runs the call like a busy store commit; anything else is the host's
+/// failure.
+fn commit_db_failure(e: crate::error::Error) -> CommitFailure {
+    if transient(&e) {
+        CommitFailure::Store(CommitError::Busy)
+    } else {
+        CommitFailure::Refused(CallError::Internal(e.into()))
+    }
+}
+
+/// Apply what one call produced (store writes, events, ledger, timers,
+/// ratings, activity, flags) in one transaction and commit it.
+async fn commit(
+    scope: &CallScope,
+    state: CallState,
+    now: i64,
+    quota: Quota,
+) -> Result<(), CommitFailure> {
+    let coop_id = scope.actor.coop_id;
+    let plugin = &scope.plugin;
+    let mut ns = state.tx.apply(&scope.db, now, quota).await?;
+    crate::events::insert(&mut ns.tx, coop_id, plugin, &state.events, now)
+        .await
+        .map_err(commit_db_failure)?;
+    // Money moves in the same transaction as everything else the call did:
+    // all of it commits, or none.
+    if let Err(e) = crate::payments::commit_in(&mut ns.tx, coop_id, &state.ledger, now).await {
+        return Err(if transient(&e) {
+            CommitFailure::Store(CommitError::Busy)
+        } else {
+            CommitFailure::Refused(ledger_refusal(e))
+        });
+    }
+    if let Err(e) =
+        crate::plugins::timers::commit_in(&mut ns.tx, coop_id, plugin, &state.timers, now).await
+    {
+        return Err(if transient(&e) {
+            CommitFailure::Store(CommitError::Busy)
+        } else {
+            CommitFailure::Refused(timer_refusal(e))
+        });
+    }
+    crate::ratings::insert_in(&mut ns.tx, coop_id, plugin, &state.ratings, now)
+        .await
+        .map_err(commit_db_failure)?;
+    crate::opendata::insert_in(&mut ns.tx, coop_id, plugin, &state.activity, now)
+        .await
+        .map_err(commit_db_failure)?;
+    // Flags, like everything else, exist only if the call commits.
+    crate::moderation::flags::commit_in(&mut ns.tx, coop_id, plugin, &state.flags, now)
+        .await
+        .map_err(commit_db_failure)?;
+    ns.tx
+        .commit()
+        .await
+        .map_err(|e| commit_db_failure(e.into()))?;
+    Ok(())
 }
 
 /// The ledger refused a posting at commit (an overdraft, a reused order):
@@ -721,7 +882,7 @@ fn ledger_refusal(e: crate::error::Error) -> CallError {
     };
     CallError::PluginError {
         status,
-        error: serde_json::json!({"tag": tag, "value": message}),
+        error: serde_json::json!({"tag": tag}),
         message: format!("the ledger refused: {message}"),
     }
 }
@@ -733,7 +894,7 @@ fn timer_refusal(e: crate::error::Error) -> CallError {
     match e {
         Error::Conflict(m) => CallError::PluginError {
             status: 507,
-            error: serde_json::json!({"tag": "quota-exceeded", "value": m}),
+            error: serde_json::json!({"tag": "quota-exceeded"}),
             message: m,
         },
         other => CallError::Internal(anyhow::Error::new(other)),

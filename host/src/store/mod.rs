@@ -78,7 +78,7 @@ pub struct Quota {
 /// (another process, or a checkpoint, held the file): the call is re-run
 /// like any other conflict instead of failing.
 fn commit_error(e: sqlx::Error) -> CommitError {
-    if crate::db::is_busy(&e) {
+    if crate::db::is_transient(&e) {
         CommitError::Busy
     } else {
         CommitError::Db(e.into())
@@ -241,14 +241,18 @@ impl CallTx {
     }
 
     /// Records under `prefix` after `start_after`, at most `limit`, seen
-    /// through this call's own writes.
+    /// through this call's own writes. `charge` is asked for the size of
+    /// each record before it is kept (database rows as they arrive, so a
+    /// scan never holds more than the caller allows); when it refuses, the
+    /// scan stops and answers `None`.
     pub async fn scan(
         &mut self,
         db: &Db,
         prefix: &str,
         start_after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Entry>> {
+        charge: &mut (dyn FnMut(u64) -> bool + Send),
+    ) -> Result<Option<Vec<Entry>>> {
         if prefix.len() > MAX_KEY_BYTES || prefix.chars().any(char::is_control) {
             return Err(Error::Invalid(
                 "scan prefix must be at most 512 bytes without control characters".into(),
@@ -258,7 +262,12 @@ impl CallTx {
         // Fetch enough that deletions buffered in this call cannot starve the page.
         let pending_here = self.writes.keys().filter(|k| k.starts_with(prefix)).count();
         let fetch = (limit + pending_here) as i64;
-        let db_rows = self.db_scan(db, prefix, start_after, fetch).await?;
+        let Some(db_rows) = self
+            .db_scan(db, prefix, start_after, fetch, &mut *charge)
+            .await?
+        else {
+            return Ok(None);
+        };
         self.scans.push(Scan {
             prefix: prefix.to_string(),
             start_after: start_after.map(String::from),
@@ -276,77 +285,73 @@ impl CallTx {
             if start_after.is_some_and(|s| k.as_str() <= s) {
                 continue;
             }
-            merged.insert(
-                k.clone(),
-                w.value.as_ref().map(|v| Entry {
-                    key: k.clone(),
-                    value: v.clone(),
-                    version: w.version,
-                    member_pseudo: w.member_pseudo.clone(),
-                }),
-            );
+            let own = match &w.value {
+                Some(v) => {
+                    if !charge(record_size(k, v) as u64) {
+                        return Ok(None);
+                    }
+                    Some(Entry {
+                        key: k.clone(),
+                        value: v.clone(),
+                        version: w.version,
+                        member_pseudo: w.member_pseudo.clone(),
+                    })
+                }
+                None => None,
+            };
+            merged.insert(k.clone(), own);
         }
         // A buffered key beyond the database page could sort before the
         // page's end only if the page was full; trimming to `limit` keeps
         // the result a correct prefix of the merged order.
-        Ok(merged.into_values().flatten().take(limit).collect())
+        Ok(Some(merged.into_values().flatten().take(limit).collect()))
     }
 
+    /// The stored records of a scan, streamed from the database and each
+    /// charged before it is kept (`None` once `charge` refuses).
     async fn db_scan(
         &self,
         db: &Db,
         prefix: &str,
         start_after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<Entry>> {
-        self.db_scan_with(&db.pool, prefix, start_after, limit)
-            .await
+        charge: &mut (dyn FnMut(u64) -> bool + Send),
+    ) -> Result<Option<Vec<Entry>>> {
+        use futures_util::TryStreamExt;
+        let bounds = ScanBounds::new(prefix, start_after);
+        let sql = bounds.sql("key, value, version, member_pseudo");
+        let mut rows = bounds
+            .bind(sqlx::query(&sql), self.coop_id, &self.plugin, limit)
+            .fetch(&db.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            let e = entry_from_row(&row);
+            if !charge(record_size(&e.key, &e.value) as u64) {
+                return Ok(None);
+            }
+            out.push(e);
+        }
+        Ok(Some(out))
     }
 
-    async fn db_scan_with<'e, E>(
+    /// The (key, version) pairs a scan sees now, in `exec` (the commit's
+    /// transaction): values are not needed to validate a scan, and reading
+    /// them again would double what a large scan costs.
+    async fn db_scan_versions<'e, E>(
         &self,
         exec: E,
-        prefix: &str,
-        start_after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Entry>>
+        scan: &Scan,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let lower = match start_after {
-            Some(s) if s >= prefix => s.to_string(),
-            _ => prefix.to_string(),
-        };
-        let strict = start_after.is_some_and(|s| s >= prefix);
-        let op = if strict { ">" } else { ">=" };
-        let rows = match prefix_end(prefix) {
-            Some(end) => {
-                sqlx::query(&format!(
-                    "SELECT key, value, version, member_pseudo FROM kv WHERE coop_id = $1 AND plugin = $2 \
-                     AND key {op} $3 AND key < $4 ORDER BY key LIMIT $5"
-                ))
-                .bind(self.coop_id)
-                .bind(&self.plugin)
-                .bind(lower)
-                .bind(end)
-                .bind(limit)
-                .fetch_all(exec)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT key, value, version, member_pseudo FROM kv WHERE coop_id = $1 AND plugin = $2 \
-                     AND key {op} $3 ORDER BY key LIMIT $4"
-                ))
-                .bind(self.coop_id)
-                .bind(&self.plugin)
-                .bind(lower)
-                .bind(limit)
-                .fetch_all(exec)
-                .await?
-            }
-        };
-        Ok(rows.iter().map(entry_from_row).collect())
+        let bounds = ScanBounds::new(&scan.prefix, scan.start_after.as_deref());
+        let sql = bounds.sql("key, version");
+        let rows = bounds
+            .bind(sqlx::query(&sql), self.coop_id, &self.plugin, scan.limit)
+            .fetch_all(exec)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Validate the reads and apply the buffered writes in a transaction
@@ -383,15 +388,9 @@ impl CallTx {
         }
         for scan in &self.scans {
             let now = self
-                .db_scan_with(
-                    &mut **tx,
-                    &scan.prefix,
-                    scan.start_after.as_deref(),
-                    scan.limit,
-                )
+                .db_scan_versions(&mut **tx, scan)
                 .await
-                .map_err(CommitError::Db)?;
-            let now: Vec<(String, i64)> = now.into_iter().map(|e| (e.key, e.version)).collect();
+                .map_err(commit_error)?;
             if now != scan.seen {
                 return Err(CommitError::Conflict);
             }
@@ -431,30 +430,87 @@ impl CallTx {
                 )));
             }
         }
-        for (key, w) in &self.writes {
-            let q = match &w.value {
+        // The values move into the statements: the commit does not copy
+        // what the call buffered.
+        let (coop_id, plugin) = (self.coop_id, self.plugin);
+        for (key, w) in self.writes {
+            let q = match w.value {
                 Some(v) => sqlx::query(
                     "INSERT INTO kv (coop_id, plugin, key, value, version, member_pseudo, member_id, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (coop_id, plugin, key) DO UPDATE SET \
                      value = excluded.value, version = excluded.version, member_pseudo = excluded.member_pseudo, \
                      member_id = excluded.member_id, updated_at = excluded.updated_at",
                 )
-                .bind(self.coop_id)
-                .bind(&self.plugin)
+                .bind(coop_id)
+                .bind(plugin.clone())
                 .bind(key)
-                .bind(v.clone())
+                .bind(v)
                 .bind(w.version)
-                .bind(w.member_pseudo.clone())
+                .bind(w.member_pseudo)
                 .bind(w.member_id)
                 .bind(now_ms),
                 None => sqlx::query("DELETE FROM kv WHERE coop_id = $1 AND plugin = $2 AND key = $3")
-                    .bind(self.coop_id)
-                    .bind(&self.plugin)
+                    .bind(coop_id)
+                    .bind(plugin.clone())
                     .bind(key),
             };
             q.execute(&mut **tx).await.map_err(commit_error)?;
         }
         Ok(ns)
+    }
+}
+
+/// The key range of a scan: keys from `lower` (after it when `strict`)
+/// and below `end` (the first string past the prefix, when there is one).
+struct ScanBounds {
+    lower: String,
+    strict: bool,
+    end: Option<String>,
+}
+
+impl ScanBounds {
+    fn new(prefix: &str, start_after: Option<&str>) -> ScanBounds {
+        let (lower, strict) = match start_after {
+            Some(s) if s >= prefix => (s.to_string(), true),
+            _ => (prefix.to_string(), false),
+        };
+        ScanBounds {
+            lower,
+            strict,
+            end: prefix_end(prefix),
+        }
+    }
+
+    /// The query selecting `columns` of the range in key order, with
+    /// placeholders for coop, plugin, lower bound, upper bound (if any)
+    /// and limit, as [`Self::bind`] binds them.
+    fn sql(&self, columns: &str) -> String {
+        let op = if self.strict { ">" } else { ">=" };
+        let (upper, limit) = match self.end {
+            Some(_) => (" AND key < $4", "$5"),
+            None => ("", "$4"),
+        };
+        format!(
+            "SELECT {columns} FROM kv WHERE coop_id = $1 AND plugin = $2 \
+             AND key {op} $3{upper} ORDER BY key LIMIT {limit}"
+        )
+    }
+
+    fn bind<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        coop_id: i64,
+        plugin: &str,
+        limit: i64,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        let q = q
+            .bind(coop_id)
+            .bind(plugin.to_string())
+            .bind(self.lower.clone());
+        match &self.end {
+            Some(end) => q.bind(end.clone()).bind(limit),
+            None => q.bind(limit),
+        }
     }
 }
 

@@ -222,6 +222,11 @@ fn change_words(v: &Visitor, change: &Value, names: &HashMap<i64, String>) -> Ma
         "remove-plugin" => {
             html! { p { (v.f("governance.change-remove-plugin", &[("name", &s("name"))])) } }
         }
+        "set-limits" => html! {
+            p { (v.f("governance.change-set-limits", &[
+                ("plugin", &s("plugin")), ("limits", &plain_value(&change["limits"])),
+            ])) }
+        },
         "adopt-terms" => html! {
             p { (v.t("governance.change-adopt-terms")) }
             details {

@@ -333,6 +333,7 @@ async fn render_detail(
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     let overrides = &limits["overrides"];
+    let ceilings = &limits["ceilings"];
     let title = v.f("plugins.detail-title", &[("name", name)]);
     let body = Shell {
         v,
@@ -410,6 +411,7 @@ async fn render_detail(
                             th scope="col" { (v.t("plugins.col-limit")) }
                             th scope="col" class="num" { (v.t("plugins.col-value")) }
                             th scope="col" { (v.t("plugins.col-source")) }
+                            th scope="col" class="num" { (v.t("plugins.col-ceiling")) }
                         } }
                         tbody {
                             @for (k, val) in l {
@@ -419,6 +421,7 @@ async fn render_detail(
                                     td {
                                         (if overrides.get(k).is_some() { v.t("plugins.limit-coop") } else { v.t("plugins.limit-default") })
                                     }
+                                    td class="num" { (ceilings[k]) }
                                 }
                             }
                         }
@@ -426,7 +429,7 @@ async fn render_detail(
                 }
                 h3 { (v.t("plugins.change-limits")) }
                 p class="muted" {
-                    (v.f("plugins.limits-intro", &[("max", &(crate::runtime::limits::MAX_MEMORY_BYTES >> 20).to_string())]))
+                    (v.t("plugins.limits-intro"))
                 }
                 form method="post" action=(c.url(&format!("/plugins/{}/limits", urlencode(name)))) novalidate {
                     (csrf(v))
@@ -532,8 +535,9 @@ fn limit_field_value(input: &DetailInput, overrides: &Value, key: &str) -> Strin
 }
 
 /// The limits form: every limit field left empty falls back to the host's
-/// default; the rest must be whole numbers above zero, memory at most the
-/// ceiling (each refusal tied to its field; the API checks them again).
+/// default; the rest must be whole numbers above zero and at most the
+/// ceiling the host operator set for the coop (each refusal tied to its
+/// field; the API checks them again).
 async fn set_limits(
     State(web): State<Web>,
     v: Visitor,
@@ -559,11 +563,11 @@ async fn set_limits(
     for k in &keys {
         let text = form.get(&format!("limit-{k}")).to_string();
         if !text.is_empty() {
-            let max = crate::runtime::limits::MAX_MEMORY_BYTES;
+            let max = current["ceilings"][k].as_u64().unwrap_or(u64::MAX);
             let refused = match text.parse::<u64>() {
-                Ok(n) if k == "memory_bytes" && n > max => Some(v.f(
-                    "plugins.memory-too-high",
-                    &[("max", &max.to_string()), ("mib", &(max >> 20).to_string())],
+                Ok(n) if n > max => Some(v.f(
+                    "plugins.limit-above-ceiling",
+                    &[("name", &limit_name(&v, k)), ("max", &max.to_string())],
                 )),
                 Ok(n) if n > 0 => {
                     overrides.insert(k.clone(), json!(n));
@@ -948,7 +952,9 @@ fn install_page(v: &Visitor, c: &CoopCtx, status: StatusCode, input: &InstallInp
                             input type="checkbox" id=(format!("grant-{g}")) name="grant" value=(g)
                                 checked[input.grants.iter().any(|x| x == g)];
                             " "
-                            label for=(format!("grant-{g}")) { code { (g) } }
+                            label for=(format!("grant-{g}")) {
+                                code { (g) } " — " (v.t(&format!("plugins.cap-{g}")))
+                            }
                         }
                     }
                 }
@@ -1233,5 +1239,22 @@ Content-Disposition: form-data; name=\"grant\"\r\n\r\nstore\r\n--XyZ--\r\n";
         let long = format!("multipart/form-data; boundary={}", "a".repeat(71));
         assert!(parse_multipart(&long, b"--aaaa").is_none());
         assert!(parse_multipart("application/x-www-form-urlencoded", body).is_none());
+    }
+
+    /// The grant list names every grantable capability with a text saying
+    /// what it gives, in both languages.
+    #[test]
+    fn every_grantable_capability_is_explained() {
+        use crate::web::i18n::Lang;
+        for lang in [Lang::Fr, Lang::En] {
+            let missing = lang.t("common.missing-text");
+            for g in crate::runtime::GRANTABLE {
+                assert_ne!(
+                    lang.t(&format!("plugins.cap-{g}")),
+                    missing,
+                    "{lang:?} has no plugins.cap-{g}"
+                );
+            }
+        }
     }
 }
