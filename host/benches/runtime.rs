@@ -180,6 +180,7 @@ fn scope(app: &App, coop: &Coop, plugin: &Loaded, actor: &Actor) -> CallScope {
         actor: actor.clone(),
         limits: plugin.limits,
         grants: plugin.grants.clone(),
+        job: None,
     }
 }
 

@@ -335,6 +335,22 @@ pub async fn set_config(
     name: &str,
     value: &serde_json::Value,
 ) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    set_config_in(&mut tx, now_ms, coop_id, manifest, name, value).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`set_config`] inside the caller's transaction (a governed change
+/// commits with its decision).
+pub async fn set_config_in(
+    conn: &mut sqlx::AnyConnection,
+    now_ms: i64,
+    coop_id: i64,
+    manifest: &Manifest,
+    name: &str,
+    value: &serde_json::Value,
+) -> Result<()> {
     let param = manifest.config.get(name).ok_or_else(|| {
         Error::NotFound(format!(
             "plugin {} declares no config parameter {name:?}",
@@ -344,7 +360,6 @@ pub async fn set_config(
     param.kind.check(name, value)?;
     // The value and the event telling the plugin (coop:host/subscriber)
     // commit together.
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO plugin_config (coop_id, plugin, name, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (coop_id, plugin, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -354,7 +369,7 @@ pub async fn set_config(
     .bind(name)
     .bind(value.to_string())
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
@@ -367,8 +382,7 @@ pub async fn set_config(
             .to_string(),
     )
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }

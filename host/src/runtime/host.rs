@@ -74,6 +74,9 @@ pub struct CallScope {
     pub limits: Limits,
     /// The `coop:host` interfaces the coop granted (short names).
     pub grants: Arc<Vec<String>>,
+    /// The scheduler job this call runs (a timer), completed in the call's
+    /// own commit so that its effects commit at most once.
+    pub job: Option<crate::scheduler::JobClaim>,
 }
 
 /// Per-call store state.

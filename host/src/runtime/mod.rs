@@ -678,6 +678,18 @@ async fn run_call(
                 )
                 .await
                 .map_err(|e| CallError::Internal(e.into()))?;
+                // A scheduled call commits only while its worker holds the
+                // job, and completes the job in the same commit.
+                if let Some(job) = &scope.job
+                    && !crate::scheduler::complete_in(&mut ns.tx, job, now)
+                        .await
+                        .map_err(|e| CallError::Internal(e.into()))?
+                {
+                    return Err(CallError::Internal(anyhow::anyhow!(
+                        "job {} passed to another worker while this call ran; its effects are dropped",
+                        job.id
+                    )));
+                }
                 ns.tx
                     .commit()
                     .await
