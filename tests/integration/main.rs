@@ -21,6 +21,7 @@ mod payouts;
 mod policies;
 mod runtime;
 mod scheduler;
+mod sec_audit;
 mod sec_scheduler;
 mod shift_board;
 mod shifts;
