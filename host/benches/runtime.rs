@@ -182,6 +182,7 @@ fn scope(app: &App, coop: &Coop, plugin: &Loaded, actor: &Actor) -> CallScope {
         grants: plugin.grants.clone(),
         call_memory: app.call_memory.clone(),
         instances: None,
+        job: None,
     }
 }
 

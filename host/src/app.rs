@@ -33,6 +33,47 @@ fn hostname() -> String {
         .unwrap_or_else(|| "host".to_string())
 }
 
+/// Which module runs which scheduler job kind, and how long a claim on
+/// such a job lasts (the heartbeat renews it while the job runs). Domain
+/// modules export their handlers as plain functions; this table is the
+/// only place that wires them to the host.
+pub const JOB_HANDLERS: &[crate::scheduler::Handler<App>] = {
+    use crate::scheduler::{DEFAULT_LEASE_MS, Handler};
+    use crate::{governance::proposals, moderation::appeals, payments::jobs, plugins::timers};
+    &[
+        Handler {
+            kind: jobs::HOLD_EXPIRE,
+            lease_ms: DEFAULT_LEASE_MS,
+            run: |app, job, now| Box::pin(jobs::handle(&app.db, job, now)),
+        },
+        Handler {
+            kind: jobs::FLOOR_MONTH,
+            lease_ms: DEFAULT_LEASE_MS,
+            run: |app, job, now| Box::pin(jobs::handle(&app.db, job, now)),
+        },
+        Handler {
+            kind: appeals::DEADLINE_JOB,
+            lease_ms: DEFAULT_LEASE_MS,
+            run: |app, job, now| Box::pin(appeals::handle(&app.db, job, now)),
+        },
+        Handler {
+            kind: proposals::CLOSE_JOB,
+            lease_ms: DEFAULT_LEASE_MS,
+            run: |app, job, now| Box::pin(proposals::handle(app, job, now)),
+        },
+        Handler {
+            kind: proposals::APPLY_JOB,
+            lease_ms: DEFAULT_LEASE_MS,
+            run: |app, job, now| Box::pin(proposals::handle(app, job, now)),
+        },
+        Handler {
+            kind: timers::TIMER_JOB,
+            lease_ms: timers::TIMER_LEASE_MS,
+            run: |app, job, _| Box::pin(timers::run(app, job)),
+        },
+    ]
+};
+
 /// One host: database, clock, engine, loaded plugins.
 pub struct App {
     /// The database.
@@ -235,33 +276,8 @@ impl App {
         }
         // Events first: deliveries are cheap and a pass is bounded.
         let delivered = crate::events::delivery::deliver(self).await?;
-        let db = self.db.clone();
-        let ran = crate::scheduler::run_due(&self.db, owner, now, JOBS_PER_TICK, |job| {
-            let db = db.clone();
-            let app = self;
-            async move {
-                if crate::payments::jobs::handles(&job.kind) {
-                    crate::payments::jobs::handle(&db, &job, now)
-                        .await
-                        .map_err(|e| e.to_string())
-                } else if job.kind == crate::plugins::timers::TIMER_JOB {
-                    crate::plugins::timers::run(app, &job)
-                        .await
-                        .map_err(|e| e.to_string())
-                } else if crate::moderation::appeals::handles(&job.kind) {
-                    crate::moderation::appeals::handle(&db, &job, now)
-                        .await
-                        .map_err(|e| e.to_string())
-                } else if crate::governance::proposals::handles(&job.kind) {
-                    crate::governance::proposals::handle(app, &job, now)
-                        .await
-                        .map_err(|e| e.to_string())
-                } else {
-                    Err(format!("no handler for job kind {:?}", job.kind))
-                }
-            }
-        })
-        .await?;
+        let worker = crate::scheduler::Worker::new(&self.db, owner, &*self.clock, JOBS_PER_TICK);
+        let ran = crate::scheduler::run_registered(&worker, self, JOB_HANDLERS).await?;
         Ok(ran + delivered)
     }
 
@@ -317,6 +333,7 @@ impl App {
             grants: plugin.grants.clone(),
             call_memory: self.call_memory.clone(),
             instances: Some(self.gate(coop.id)),
+            job: None,
         }
     }
 

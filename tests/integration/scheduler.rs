@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{Method, StatusCode};
+use coophost::clock::ManualClock;
 use coophost::db::Db;
-use coophost::scheduler;
+use coophost::scheduler::{self, Worker};
 use serde_json::json;
 
 use crate::common::{TestHost, backends};
@@ -59,9 +60,11 @@ async fn jobs_run_once_across_hosts_and_retry() {
         for (name, pool) in [("host-a", host.app.db.clone()), ("host-b", second.clone())] {
             let runs = runs.clone();
             tasks.push(tokio::spawn(async move {
+                let clock = ManualClock::new(now);
                 loop {
                     let runs = runs.clone();
-                    let n = scheduler::run_due(&pool, name, now, 5, move |job| {
+                    let worker = Worker::new(&pool, name, &clock, 5);
+                    let n = scheduler::run_due(&worker, move |job| {
                         let runs = runs.clone();
                         async move {
                             *runs.lock().unwrap().entry(job.id).or_default() += 1;
@@ -91,16 +94,19 @@ async fn jobs_run_once_across_hosts_and_retry() {
             .await
             .unwrap();
         let mut t = now;
+        let clock = ManualClock::new(t);
+        let worker = Worker::new(db, "host-a", &clock, 10);
         for attempt in 1..=scheduler::DEFAULT_MAX_ATTEMPTS {
-            let ran =
-                scheduler::run_due(db, "host-a", t, 10, |_| async { Err("boom".to_string()) })
-                    .await
-                    .unwrap();
+            clock.set(t);
+            let ran = scheduler::run_due(&worker, |_| async { Err("boom".to_string()) })
+                .await
+                .unwrap();
             assert_eq!(ran, 1, "attempt {attempt}");
             t += scheduler::backoff_ms(attempt);
             if attempt < scheduler::DEFAULT_MAX_ATTEMPTS {
+                clock.set(t - 1);
                 assert_eq!(
-                    scheduler::run_due(db, "host-a", t - 1, 10, |_| async { Ok(()) })
+                    scheduler::run_due(&worker, |_| async { Ok(()) })
                         .await
                         .unwrap(),
                     0,

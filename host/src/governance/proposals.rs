@@ -587,7 +587,7 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
             // fails, saying why, rather than staying open for ever.
             let why = format!("the votes could not be counted: {e}");
             let mut tx = db.begin_write().await?;
-            sqlx::query(
+            let failed = sqlx::query(
                 "UPDATE proposals SET status = 'failed', outcome = $1, closed_at = $2 WHERE id = $3 AND status = 'open'",
             )
             .bind(&why)
@@ -595,6 +595,11 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            if failed.rows_affected() == 0 {
+                // Another worker closed it meanwhile: its record stands.
+                tx.rollback().await?;
+                return get(db, coop_id, id).await;
+            }
             chain::append_in(
                 &mut tx,
                 DECISIONS,
@@ -623,7 +628,8 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        drop(tx);
+        // Another worker closed it meanwhile: its record stands.
+        tx.rollback().await?;
         return get(db, coop_id, id).await;
     }
     chain::append_in(
@@ -664,16 +670,49 @@ pub async fn close(db: &Db, coop_id: i64, id: i64, now: i64) -> Result<Proposal>
     get(db, coop_id, id).await
 }
 
-/// Apply `change` now, as decided by `by` (a proposal id or a direct change
-/// by a member). Returns a sentence saying what changed.
-async fn perform(
+/// What applying a change did, and what to announce once it committed.
+struct Performed {
+    /// A sentence saying what changed.
+    outcome: String,
+    /// An event for every member (topic, payload), sent after the commit.
+    notice: Option<(&'static str, Value)>,
+}
+
+impl Performed {
+    fn said(outcome: String) -> Performed {
+        Performed {
+            outcome,
+            notice: None,
+        }
+    }
+}
+
+/// Whether `change` is rows of the database only, so that it, its
+/// proposal's new status and its decision-log entry commit in one
+/// transaction. Plugin changes also compile and swap what the host has
+/// loaded, and an admission spans the identity and membership modules'
+/// own transactions: those take the other paths of [`apply`].
+fn in_one_transaction(change: &Change) -> bool {
+    !matches!(
+        change,
+        Change::InstallPlugin { .. }
+            | Change::RollbackPlugin { .. }
+            | Change::RemovePlugin { .. }
+            | Change::AdmitMember { .. }
+    )
+}
+
+/// Apply a change that [`in_one_transaction`] inside the caller's
+/// transaction.
+async fn perform_in(
     app: &App,
+    tx: &mut sqlx::AnyConnection,
     coop_id: i64,
     change: &Change,
     why: &str,
     proposal: Option<i64>,
     now: i64,
-) -> Result<String> {
+) -> Result<Performed> {
     let db = &app.db;
     Ok(match change {
         Change::SetConfig {
@@ -682,20 +721,23 @@ async fn perform(
             value,
         } => {
             let installed = plugins::get(db, coop_id, plugin).await?;
-            plugins::set_config(db, now, coop_id, &installed.manifest, name, value).await?;
-            format!("{plugin}.{name} set to {value}")
+            plugins::set_config_in(tx, now, coop_id, &installed.manifest, name, value).await?;
+            Performed::said(format!("{plugin}.{name} set to {value}"))
         }
         Change::SetSplit { terms } => {
-            let r = policies::set_split(db, coop_id, terms.clone(), now, None, why, now).await?;
-            format!("split policy version {} in effect", r.policy.version)
+            let r = policies::set_split_in(tx, coop_id, terms.clone(), now, None, why, now).await?;
+            Performed::said(format!(
+                "split policy version {} in effect",
+                r.policy.version
+            ))
         }
         Change::SetFloor {
             per_hour,
             currency,
             on_shortfall,
         } => {
-            let r = policies::set_floor(
-                db,
+            let r = policies::set_floor_in(
+                tx,
                 coop_id,
                 &NewFloor {
                     per_hour: *per_hour,
@@ -708,10 +750,10 @@ async fn perform(
                 now,
             )
             .await?;
-            format!(
+            Performed::said(format!(
                 "earnings floor version {} in effect: {per_hour} per hour",
                 r.version
-            )
+            ))
         }
         Change::GrantRole { member, role } | Change::RevokeRole { member, role } => {
             let m = identity::get_member(db, coop_id, *member).await?;
@@ -722,18 +764,67 @@ async fn perform(
             } else if !grant {
                 roles.retain(|r| r != role);
             }
-            let mut tx = db.begin_write().await?;
-            identity::set_roles_in(&mut tx, coop_id, *member, &roles).await?;
-            tx.commit().await?;
-            format!("member {member} now has roles {}", roles.join(", "))
+            identity::set_roles_in(tx, coop_id, *member, &roles).await?;
+            Performed::said(format!(
+                "member {member} now has roles {}",
+                roles.join(", ")
+            ))
         }
         Change::SetRules { rules } => {
-            let mut tx = db.begin_write().await?;
-            let v = rules::store_in(&mut tx, coop_id, rules, now).await?;
-            tx.commit().await?;
-            format!("governance rules version {v} in force")
+            let v = rules::store_in(tx, coop_id, rules, now).await?;
+            Performed::said(format!("governance rules version {v} in force"))
         }
-        Change::Resolution {} => "resolution adopted".to_string(),
+        Change::Resolution {} => Performed::said("resolution adopted".to_string()),
+        Change::SetLimits { plugin, limits } => {
+            plugins::set_limits_in(tx, db, coop_id, plugin, limits).await?;
+            Performed::said(format!("{plugin} limits set to {limits}"))
+        }
+        Change::AdoptTerms { text } => {
+            let (_, rules) = rules::current(db, coop_id).await?;
+            let v = super::terms::publish_in(
+                tx,
+                coop_id,
+                text,
+                rules.terms_notice_days,
+                None,
+                proposal,
+                now,
+            )
+            .await?;
+            Performed {
+                outcome: format!(
+                    "terms version {} published, in effect from {}",
+                    v.version, v.effective_at
+                ),
+                notice: Some((
+                    "terms.published",
+                    json!({"version": v.version, "effective_at": v.effective_at}),
+                )),
+            }
+        }
+        Change::InstallPlugin { .. }
+        | Change::RollbackPlugin { .. }
+        | Change::RemovePlugin { .. }
+        | Change::AdmitMember { .. } => {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "{} changes do not apply in one transaction",
+                change.kind().name()
+            )));
+        }
+    })
+}
+
+/// Apply a change that is not [`in_one_transaction`]. A plugin change runs
+/// `check` inside the transaction that switches the plugin, so the switch
+/// commits only if the check passes (see [`apply`]).
+async fn perform_outside(
+    app: &App,
+    coop_id: i64,
+    change: &Change,
+    check: Option<plugins::lifecycle::SwitchCheck>,
+) -> Result<String> {
+    let db = &app.db;
+    Ok(match change {
         Change::InstallPlugin {
             sha256,
             manifest,
@@ -757,14 +848,9 @@ async fn perform(
                 },
                 ..Default::default()
             };
-            let r = plugins::install(app, &coop, &bytes, manifest, &opts).await?;
-            match r.replaced {
-                Some(prev) => format!(
-                    "{} upgraded from {prev} to {}",
-                    r.plugin.name, r.plugin.version
-                ),
-                None => format!("{} {} installed", r.plugin.name, r.plugin.version),
-            }
+            let r = plugins::lifecycle::install_checked(app, &coop, &bytes, manifest, &opts, check)
+                .await?;
+            installed_outcome(&r.plugin.name, r.replaced.as_deref(), &r.plugin.version)
         }
         Change::AdmitMember { application } => {
             let coop = identity::find_coop_by_id(db, coop_id).await?;
@@ -777,49 +863,266 @@ async fn perform(
         }
         Change::RollbackPlugin { name } => {
             let coop = identity::find_coop_by_id(db, coop_id).await?;
-            let p = plugins::lifecycle::rollback(app, &coop, name).await?;
+            let p = plugins::lifecycle::rollback_checked(app, &coop, name, check).await?;
             format!("{name} rolled back to {}", p.version)
         }
         Change::RemovePlugin { name } => {
             let coop = identity::find_coop_by_id(db, coop_id).await?;
-            plugins::lifecycle::uninstall(app, &coop, name, false).await?;
+            plugins::lifecycle::uninstall_checked(app, &coop, name, false, check).await?;
             format!("{name} removed (its data is kept)")
         }
-        Change::SetLimits { plugin, limits } => {
-            let id = plugins::set_limits(db, coop_id, plugin, limits).await?;
-            app.unload(id);
-            format!("{plugin} limits set to {limits}")
-        }
-        Change::AdoptTerms { text } => {
-            let (_, rules) = rules::current(db, coop_id).await?;
-            let v = super::terms::publish(
-                db,
-                coop_id,
-                text,
-                rules.terms_notice_days,
-                None,
-                proposal,
-                now,
-            )
-            .await?;
-            notify_members(
-                db,
-                coop_id,
-                "terms.published",
-                &json!({"version": v.version, "effective_at": v.effective_at}),
-                now,
-            )
-            .await?;
-            format!(
-                "terms version {} published, in effect from {}",
-                v.version, v.effective_at
-            )
+        other => {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "{} changes apply in one transaction",
+                other.kind().name()
+            )));
         }
     })
 }
 
+fn installed_outcome(name: &str, replaced: Option<&str>, version: &str) -> String {
+    match replaced {
+        Some(prev) => format!("{name} upgraded from {prev} to {version}"),
+        None => format!("{name} {version} installed"),
+    }
+}
+
+/// Apply `change` now, as decided by a proposal or a direct change.
+/// Returns a sentence saying what changed.
+async fn perform(
+    app: &App,
+    coop_id: i64,
+    change: &Change,
+    why: &str,
+    proposal: Option<i64>,
+    now: i64,
+) -> Result<String> {
+    if !in_one_transaction(change) {
+        return perform_outside(app, coop_id, change, None).await;
+    }
+    let mut tx = app.db.begin_write().await?;
+    let done = perform_in(app, &mut tx, coop_id, change, why, proposal, now).await?;
+    tx.commit().await?;
+    if let Some((topic, payload)) = &done.notice {
+        notify_members(&app.db, coop_id, topic, payload, now).await?;
+    }
+    Ok(done.outcome)
+}
+
+/// Move passed proposal `id` to `applied`, inside the caller's
+/// transaction. False when it is no longer `passed`: another worker
+/// applied it (or failed to), and the caller must roll back.
+async fn mark_applied_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    id: i64,
+    outcome: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE proposals SET status = 'applied', outcome = $1, applied_at = $2 \
+         WHERE coop_id = $3 AND id = $4 AND status = 'passed'",
+    )
+    .bind(outcome)
+    .bind(now)
+    .bind(coop_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The decision-log entry saying what applying proposal `p` did.
+async fn record_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    p: &Proposal,
+    status: &str,
+    outcome: &str,
+    now: i64,
+) -> Result<()> {
+    chain::append_in(
+        conn,
+        DECISIONS,
+        coop_id,
+        &NewEntry {
+            kind: format!("proposal.{status}"),
+            body: json!({"proposal": p.id, "kind": p.kind, "change": p.change, "outcome": outcome}),
+            personal: None,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Record that proposal `p` could not be applied, if it is still in
+/// status `from` (`passed`, or `applied` for an admission that claimed
+/// it first). False when another worker settled it meanwhile.
+async fn record_failure(
+    db: &Db,
+    coop_id: i64,
+    p: &Proposal,
+    from: &str,
+    why: &str,
+    now: i64,
+) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE proposals SET status = 'failed', outcome = $1, applied_at = $2 \
+         WHERE coop_id = $3 AND id = $4 AND status = $5",
+    )
+    .bind(why)
+    .bind(now)
+    .bind(coop_id)
+    .bind(p.id)
+    .bind(from)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    record_in(&mut tx, coop_id, p, "failed", why, now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// What [`apply`] settled: the status, the outcome and the announcement.
+type Settled = Option<(&'static str, String, Option<(&'static str, Value)>)>;
+
+/// A database-only change: the status moves from `passed` to `applied`
+/// first (on PostgreSQL a second worker waits on that row, then finds it
+/// applied), then the change and the decision-log entry, all in one
+/// transaction.
+async fn apply_in_one_transaction(
+    app: &App,
+    coop_id: i64,
+    p: &Proposal,
+    why: &str,
+    now: i64,
+) -> Result<Settled> {
+    let mut tx = app.db.begin_write().await?;
+    if !mark_applied_in(&mut tx, coop_id, p.id, None, now).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    match perform_in(app, &mut tx, coop_id, &p.change, why, Some(p.id), now).await {
+        Ok(done) => {
+            sqlx::query("UPDATE proposals SET outcome = $1 WHERE id = $2")
+                .bind(&done.outcome)
+                .bind(p.id)
+                .execute(&mut *tx)
+                .await?;
+            record_in(&mut tx, coop_id, p, "applied", &done.outcome, now).await?;
+            tx.commit().await?;
+            Ok(Some(("applied", done.outcome, done.notice)))
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            let why = e.to_string();
+            Ok(record_failure(&app.db, coop_id, p, "passed", &why, now)
+                .await?
+                .then_some(("failed", why, None)))
+        }
+    }
+}
+
+/// A plugin change: the status change and the decision-log entry run
+/// inside the transaction that switches the plugin (a
+/// [`plugins::lifecycle::SwitchCheck`]), so the switch commits only for
+/// the worker that moves the proposal from `passed`.
+async fn apply_with_switch(app: &App, coop_id: i64, p: &Proposal, now: i64) -> Result<Settled> {
+    let outcome = match &p.change {
+        Change::InstallPlugin { manifest, .. } => {
+            let m = plugins::manifest::Manifest::parse(manifest)?;
+            let previous = match plugins::get(&app.db, coop_id, &m.plugin.name).await {
+                Ok(prev) => Some(prev.version),
+                Err(Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
+            installed_outcome(&m.plugin.name, previous.as_deref(), &m.plugin.version)
+        }
+        Change::RollbackPlugin { name } => {
+            let current = plugins::get(&app.db, coop_id, name).await?;
+            let to: Option<String> = sqlx::query(
+                "SELECT version FROM plugins WHERE coop_id = $1 AND name = $2 AND id < $3 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(coop_id)
+            .bind(name)
+            .bind(current.id)
+            .fetch_optional(&app.db.pool)
+            .await?
+            .map(|r| r.get(0));
+            format!("{name} rolled back to {}", to.unwrap_or_default())
+        }
+        Change::RemovePlugin { name } => format!("{name} removed (its data is kept)"),
+        _ => String::new(),
+    };
+    let (proposal, said) = (p.clone(), outcome.clone());
+    let check = plugins::lifecycle::switch_check(move |conn| {
+        Box::pin(async move {
+            if !mark_applied_in(conn, coop_id, proposal.id, Some(&said), now).await? {
+                return Err(Error::Conflict(format!(
+                    "proposal {} was applied by another worker",
+                    proposal.id
+                )));
+            }
+            record_in(conn, coop_id, &proposal, "applied", &said, now).await
+        })
+    });
+    match perform_outside(app, coop_id, &p.change, Some(check)).await {
+        Ok(_) => Ok(Some(("applied", outcome, None))),
+        Err(e) => {
+            let why = e.to_string();
+            Ok(record_failure(&app.db, coop_id, p, "passed", &why, now)
+                .await?
+                .then_some(("failed", why, None)))
+        }
+    }
+}
+
+/// An admission: the proposal moves to `applied` in its own transaction
+/// first, so only one worker admits; then the admission, then its
+/// outcome (or `failed`). The admission runs in the identity and
+/// membership modules' own transactions; a host that stops between the
+/// two steps leaves the proposal `applied` without an outcome, never a
+/// member admitted twice.
+async fn apply_claimed_first(app: &App, coop_id: i64, p: &Proposal, now: i64) -> Result<Settled> {
+    let mut tx = app.db.begin_write().await?;
+    if !mark_applied_in(&mut tx, coop_id, p.id, None, now).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    match perform_outside(app, coop_id, &p.change, None).await {
+        Ok(outcome) => {
+            let mut tx = app.db.begin_write().await?;
+            sqlx::query("UPDATE proposals SET outcome = $1 WHERE id = $2")
+                .bind(&outcome)
+                .bind(p.id)
+                .execute(&mut *tx)
+                .await?;
+            record_in(&mut tx, coop_id, p, "applied", &outcome, now).await?;
+            tx.commit().await?;
+            Ok(Some(("applied", outcome, None)))
+        }
+        Err(e) => {
+            let why = e.to_string();
+            Ok(record_failure(&app.db, coop_id, p, "applied", &why, now)
+                .await?
+                .then_some(("failed", why, None)))
+        }
+    }
+}
+
 /// Apply a passed proposal (the scheduler calls this at its effective
 /// date). Applying an applied or failed proposal returns it unchanged.
+///
+/// At most once, even when two workers run it side by side: the move from
+/// `passed` and the change commit together (see [`in_one_transaction`] and
+/// the paths below), and only the worker that made the move records the
+/// decision and notifies the members.
 pub async fn apply(app: &App, coop_id: i64, id: i64, now: i64) -> Result<Proposal> {
     let db = &app.db;
     let p = get(db, coop_id, id).await?;
@@ -833,41 +1136,32 @@ pub async fn apply(app: &App, coop_id: i64, id: i64, now: i64) -> Result<Proposa
         )));
     }
     let why = format!("proposal {id}: {}", p.title);
-    let (status, outcome) = match perform(app, coop_id, &p.change, &why, Some(id), now).await {
-        Ok(done) => ("applied", done),
-        Err(e) => ("failed", e.to_string()),
+    let settled = if in_one_transaction(&p.change) {
+        apply_in_one_transaction(app, coop_id, &p, &why, now).await?
+    } else if matches!(p.change, Change::AdmitMember { .. }) {
+        apply_claimed_first(app, coop_id, &p, now).await?
+    } else {
+        apply_with_switch(app, coop_id, &p, now).await?
     };
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "UPDATE proposals SET status = $1, outcome = $2, applied_at = $3 WHERE id = $4 AND status = 'passed'",
-    )
-    .bind(status)
-    .bind(&outcome)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    chain::append_in(
-        &mut tx,
-        DECISIONS,
-        coop_id,
-        &NewEntry {
-            kind: format!("proposal.{status}"),
-            body: json!({"proposal": id, "kind": p.kind, "change": p.change, "outcome": outcome}),
-            personal: None,
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    notify_members(
-        db,
-        coop_id,
-        &format!("governance.{status}"),
-        &json!({"proposal": id, "title": p.title, "outcome": outcome}),
-        now,
-    )
-    .await?;
+    if let Some((status, outcome, notice)) = settled {
+        // New limits bind the plugin's next call on this host.
+        if let Change::SetLimits { plugin, .. } = &p.change
+            && let Ok(installed) = plugins::get(db, coop_id, plugin).await
+        {
+            app.unload(installed.id);
+        }
+        if let Some((topic, payload)) = notice {
+            notify_members(db, coop_id, topic, &payload, now).await?;
+        }
+        notify_members(
+            db,
+            coop_id,
+            &format!("governance.{status}"),
+            &json!({"proposal": id, "title": p.title, "outcome": outcome}),
+            now,
+        )
+        .await?;
+    }
     get(db, coop_id, id).await
 }
 

@@ -108,6 +108,32 @@ pub async fn publish(
     proposal_id: Option<i64>,
     now: i64,
 ) -> Result<TermsVersion> {
+    let mut tx = db.begin_write().await?;
+    let v = publish_in(
+        &mut tx,
+        coop_id,
+        text,
+        notice_days,
+        effective_at,
+        proposal_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(v)
+}
+
+/// [`publish`] inside the caller's transaction (a governed change commits
+/// with its decision).
+pub async fn publish_in(
+    tx: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    text: &str,
+    notice_days: u32,
+    effective_at: Option<i64>,
+    proposal_id: Option<i64>,
+    now: i64,
+) -> Result<TermsVersion> {
     let notice_days = notice_days.max(MIN_NOTICE_DAYS);
     if text.trim().is_empty() || text.len() > MAX_TERMS_BYTES {
         return Err(Error::Invalid(format!(
@@ -121,7 +147,6 @@ pub async fn publish(
             "new terms take effect at the earliest {notice_days} days after publication ({earliest}); {effective_at} is sooner"
         )));
     }
-    let mut tx = db.begin_write().await?;
     let last = sqlx::query(
         "SELECT version, text FROM terms_versions WHERE coop_id = $1 ORDER BY version DESC LIMIT 1",
     )
@@ -146,7 +171,6 @@ pub async fn publish(
     .bind(proposal_id)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(TermsVersion {
         version,
         text: text.to_string(),

@@ -117,8 +117,33 @@ pub async fn set_split(
     reason: &str,
     now_ms: i64,
 ) -> Result<PolicyRecord> {
-    check_change(effective_from, now_ms, reason)?;
     let mut tx = db.begin_write().await?;
+    let r = set_split_in(
+        &mut tx,
+        coop_id,
+        terms,
+        effective_from,
+        set_by,
+        reason,
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// [`set_split`] inside the caller's transaction (a governed change
+/// commits with its decision).
+pub async fn set_split_in(
+    tx: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    terms: SplitTerms,
+    effective_from: i64,
+    set_by: Option<i64>,
+    reason: &str,
+    now_ms: i64,
+) -> Result<PolicyRecord> {
+    check_change(effective_from, now_ms, reason)?;
     let version: i64 =
         sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM split_policies WHERE coop_id = $1")
             .bind(coop_id)
@@ -146,7 +171,6 @@ pub async fn set_split(
     .bind(now_ms)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(PolicyRecord {
         policy,
         set_by,
@@ -201,6 +225,21 @@ pub async fn set_floor(
     set_by: Option<i64>,
     now_ms: i64,
 ) -> Result<FloorRecord> {
+    let mut tx = db.begin_write().await?;
+    let r = set_floor_in(&mut tx, coop_id, new, set_by, now_ms).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// [`set_floor`] inside the caller's transaction (a governed change
+/// commits with its decision).
+pub async fn set_floor_in(
+    tx: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    new: &NewFloor,
+    set_by: Option<i64>,
+    now_ms: i64,
+) -> Result<FloorRecord> {
     let effective_from = new.effective_from.unwrap_or(now_ms);
     check_change(effective_from, now_ms, &new.reason)?;
     let currency = Currency::parse(&new.currency).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -209,7 +248,6 @@ pub async fn set_floor(
             "per_hour must be a positive amount in minor units".into(),
         ));
     }
-    let mut tx = db.begin_write().await?;
     let version: i64 =
         sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM floor_rates WHERE coop_id = $1")
             .bind(coop_id)
@@ -231,7 +269,6 @@ pub async fn set_floor(
     .bind(new.on_shortfall.name())
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(FloorRecord {
         version,
         rate: FloorRate {

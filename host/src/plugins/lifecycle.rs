@@ -35,6 +35,29 @@ pub struct InstallOptions {
     pub signature: Option<String>,
 }
 
+/// Work that must commit in the same transaction as a plugin switch
+/// (install, upgrade, rollback, removal), run first inside it: an error
+/// rolls the switch back. A governed change uses it so that the decision's
+/// status and the switch commit together, once.
+pub type SwitchCheck = Box<
+    dyn for<'c> FnOnce(
+            &'c mut sqlx::AnyConnection,
+        ) -> futures_util::future::BoxFuture<'c, Result<()>>
+        + Send,
+>;
+
+/// Box `f` as a [`SwitchCheck`].
+pub fn switch_check<F>(f: F) -> SwitchCheck
+where
+    F: for<'c> FnOnce(
+            &'c mut sqlx::AnyConnection,
+        ) -> futures_util::future::BoxFuture<'c, Result<()>>
+        + Send
+        + 'static,
+{
+    Box::new(f)
+}
+
 /// What an install did.
 #[derive(Clone, Debug, Serialize)]
 pub struct InstallReport {
@@ -146,6 +169,18 @@ pub async fn install(
     manifest_text: &str,
     opts: &InstallOptions,
 ) -> Result<InstallReport> {
+    install_checked(app, coop, bytes, manifest_text, opts, None).await
+}
+
+/// [`install`], running `check` first inside the switching transaction.
+pub async fn install_checked(
+    app: &App,
+    coop: &Coop,
+    bytes: &[u8],
+    manifest_text: &str,
+    opts: &InstallOptions,
+    check: Option<SwitchCheck>,
+) -> Result<InstallReport> {
     if bytes.len() > MAX_COMPONENT_BYTES {
         return Err(Error::Invalid(format!(
             "component is {} bytes; the limit is {MAX_COMPONENT_BYTES}",
@@ -220,6 +255,9 @@ pub async fn install(
 
     let now = app.clock.now_ms();
     let mut tx = app.db.begin_write().await?;
+    if let Some(check) = check {
+        check(&mut tx).await?;
+    }
     for e in client_exports(&inspection) {
         let bound = sqlx::query(
             "SELECT p.name FROM bindings b JOIN plugins p ON p.id = b.plugin_id WHERE b.coop_id = $1 AND b.interface = $2",
@@ -341,6 +379,16 @@ async fn rebind(
 
 /// Restore the installation that preceded the active one, in one step.
 pub async fn rollback(app: &App, coop: &Coop, name: &str) -> Result<InstalledPlugin> {
+    rollback_checked(app, coop, name, None).await
+}
+
+/// [`rollback`], running `check` first inside the switching transaction.
+pub async fn rollback_checked(
+    app: &App,
+    coop: &Coop,
+    name: &str,
+    check: Option<SwitchCheck>,
+) -> Result<InstalledPlugin> {
     let current = get(&app.db, coop.id, name).await?;
     let prev_id: i64 = sqlx::query(
         "SELECT id FROM plugins WHERE coop_id = $1 AND name = $2 AND id < $3 ORDER BY id DESC LIMIT 1",
@@ -354,6 +402,9 @@ pub async fn rollback(app: &App, coop: &Coop, name: &str) -> Result<InstalledPlu
     .get(0);
     let previous = app.plugin(prev_id).await?;
     let mut tx = app.db.begin_write().await?;
+    if let Some(check) = check {
+        check(&mut tx).await?;
+    }
     sqlx::query("UPDATE plugins SET active = 0 WHERE id = $1")
         .bind(current.id)
         .execute(&mut *tx)
@@ -372,8 +423,22 @@ pub async fn rollback(app: &App, coop: &Coop, name: &str) -> Result<InstalledPlu
 /// Stop serving a plugin. Its data stays unless `purge`, so a reinstall
 /// finds it again.
 pub async fn uninstall(app: &App, coop: &Coop, name: &str, purge: bool) -> Result<()> {
+    uninstall_checked(app, coop, name, purge, None).await
+}
+
+/// [`uninstall`], running `check` first inside the switching transaction.
+pub async fn uninstall_checked(
+    app: &App,
+    coop: &Coop,
+    name: &str,
+    purge: bool,
+    check: Option<SwitchCheck>,
+) -> Result<()> {
     let current = get(&app.db, coop.id, name).await?;
     let mut tx = app.db.begin_write().await?;
+    if let Some(check) = check {
+        check(&mut tx).await?;
+    }
     sqlx::query("DELETE FROM bindings WHERE plugin_id = $1")
         .bind(current.id)
         .execute(&mut *tx)

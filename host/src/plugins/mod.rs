@@ -278,12 +278,25 @@ pub async fn set_limits(
     name: &str,
     overrides: &serde_json::Value,
 ) -> Result<i64> {
+    let mut conn = db.pool.acquire().await?;
+    set_limits_in(&mut conn, db, coop_id, name, overrides).await
+}
+
+/// [`set_limits`] in the caller's transaction (a proposal applied with
+/// its decision-log entry); the ceilings are read from `db`.
+pub async fn set_limits_in(
+    tx: &mut sqlx::AnyConnection,
+    db: &Db,
+    coop_id: i64,
+    name: &str,
+    overrides: &serde_json::Value,
+) -> Result<i64> {
     check_limits(db, coop_id, overrides).await?;
     let row = sqlx::query("UPDATE plugins SET limits = $1 WHERE coop_id = $2 AND name = $3 AND active = 1 RETURNING id")
         .bind(overrides.to_string())
         .bind(coop_id)
         .bind(name)
-        .fetch_optional(&db.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no plugin {name:?} installed in this coop")))?;
     Ok(row.get(0))
@@ -350,6 +363,22 @@ pub async fn set_config(
     name: &str,
     value: &serde_json::Value,
 ) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    set_config_in(&mut tx, now_ms, coop_id, manifest, name, value).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`set_config`] inside the caller's transaction (a governed change
+/// commits with its decision).
+pub async fn set_config_in(
+    conn: &mut sqlx::AnyConnection,
+    now_ms: i64,
+    coop_id: i64,
+    manifest: &Manifest,
+    name: &str,
+    value: &serde_json::Value,
+) -> Result<()> {
     let param = manifest.config.get(name).ok_or_else(|| {
         Error::NotFound(format!(
             "plugin {} declares no config parameter {name:?}",
@@ -359,7 +388,6 @@ pub async fn set_config(
     param.kind.check(name, value)?;
     // The value and the event telling the plugin (coop:host/subscriber)
     // commit together.
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO plugin_config (coop_id, plugin, name, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (coop_id, plugin, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -369,7 +397,7 @@ pub async fn set_config(
     .bind(name)
     .bind(value.to_string())
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO events (coop_id, plugin, topic, payload, member_id, created_at) \
@@ -382,8 +410,7 @@ pub async fn set_config(
             .to_string(),
     )
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -1,6 +1,14 @@
 //! Plugin timers (`coop:host/timers`) on the durable scheduler: what a
 //! call asked for is applied when the call commits, and the scheduler
 //! calls the plugin's `on-timer` hook when a timer is due.
+//!
+//! A time in the past means "now": it is stored as the setting call's
+//! commit time, so a timer that re-arms itself for `at = 0` waits its
+//! turn behind every job already due instead of sorting first for ever.
+//! A timer's call commits together with the job's completion
+//! ([`scheduler::complete_in`]): if two hosts ever ran the same timer (one
+//! stalled past its lease), only the call of the host holding the job
+//! commits, so the plugin's effects happen once.
 
 use serde_json::json;
 use sqlx::Row;
@@ -17,6 +25,10 @@ pub const TIMER_JOB: &str = "plugin.timer";
 pub const HANDLER_INTERFACE: &str = "coop:host/timer-handler";
 /// Most timers one plugin may have pending in a coop.
 pub const MAX_PENDING_TIMERS: i64 = 1_000;
+/// How long a host's claim on a due timer lasts before its heartbeat
+/// renews it: the default call deadline plus the scheduler's margin.
+pub const TIMER_LEASE_MS: i64 =
+    runtime::limits::DEFAULT_DEADLINE_MS as i64 + scheduler::LEASE_MARGIN_MS;
 /// Largest timer payload, bytes.
 pub const MAX_TIMER_PAYLOAD: usize = 16 * 1024;
 
@@ -80,7 +92,7 @@ pub async fn commit_in(
                     TIMER_JOB,
                     Some(&key(coop_id, plugin, *id)),
                     &json!({"plugin": plugin, "id": id.to_string(), "payload": payload}),
-                    *at,
+                    (*at).max(now),
                     now,
                 )
                 .await?;
@@ -133,7 +145,8 @@ pub async fn run(app: &App, job: &Job) -> Result<()> {
         )));
     }
     let coop = crate::identity::find_coop_by_id(&app.db, coop_id).await?;
-    let scope = app.scope(&coop, &loaded, Actor::host(coop_id));
+    let mut scope = app.scope(&coop, &loaded, Actor::host(coop_id));
+    scope.job = scheduler::JobClaim::of(job);
     let started = std::time::Instant::now();
     let outcome = runtime::call(
         &app.engine,

@@ -65,6 +65,9 @@ pub struct CallScope {
     /// The coop's cap on calls in flight, when it has one (see
     /// [`super::InstanceGate`]).
     pub instances: Option<super::InstanceGate>,
+    /// The scheduler job this call runs (a timer), completed in the call's
+    /// own commit so that its effects commit at most once.
+    pub job: Option<crate::scheduler::JobClaim>,
 }
 
 /// Per-call store state.

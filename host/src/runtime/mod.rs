@@ -863,6 +863,20 @@ async fn commit(
     crate::moderation::flags::commit_in(&mut ns.tx, coop_id, plugin, &state.flags, now)
         .await
         .map_err(commit_db_failure)?;
+    // A scheduled call commits only while its worker holds the job, and
+    // completes the job in the same commit.
+    if let Some(job) = &scope.job
+        && !crate::scheduler::complete_in(&mut ns.tx, job, now)
+            .await
+            .map_err(commit_db_failure)?
+    {
+        return Err(CommitFailure::Refused(CallError::Internal(
+            anyhow::anyhow!(
+                "job {} passed to another worker while this call ran; its effects are dropped",
+                job.id
+            ),
+        )));
+    }
     ns.tx
         .commit()
         .await

@@ -8,15 +8,53 @@
 //! job whose worker died is claimed again when its lease expires. A failed
 //! job is retried with exponential back-off up to its attempt limit, then
 //! marked `failed` and kept, for admins to see.
+//!
+//! Fairness: a pass claims due jobs round robin over coops (every coop's
+//! first due job, then every coop's second, ...), and within each round
+//! the host's own jobs before the ones plugins asked for (kinds under
+//! [`PLUGIN_KIND_PREFIX`], i.e. timers), oldest first. So one coop's storm
+//! of jobs, however early their due times, takes at most its turn in each
+//! round and never holds back another coop's hold expiries, vote closes,
+//! floor runs or appeal deadlines.
+//!
+//! Leases: each job's lease is sized by its kind ([`Handler::lease_ms`])
+//! and renewed by a heartbeat every [`RENEW_EVERY`] while the job runs
+//! (jobs of a pass run [`MAX_CONCURRENT_JOBS`] at a time, and the ones
+//! waiting their turn are renewed too), so a live worker never loses a job
+//! to another host. A worker that stalls past its lease can still find its
+//! job taken: every job's effect is idempotent (see each handler), and the
+//! completion checks the lease owner.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::clock::Clock;
 use crate::db::{Backend, Db};
 use crate::error::{Error, Result};
 
-/// How long a claimed job is reserved for its worker.
+/// How long a claimed job is reserved for its worker, unless its kind
+/// says otherwise: three heartbeats, so a renewal lost to a busy database
+/// does not lose the job.
 pub const DEFAULT_LEASE_MS: i64 = 60_000;
+/// How often a worker renews the leases of the jobs it holds. A third of
+/// the shortest lease in use, so two missed heartbeats still keep the job.
+pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// What a lease adds to a job's own deadline: time to load what it needs
+/// and commit, beyond the deadline of the call it makes.
+pub const LEASE_MARGIN_MS: i64 = 25_000;
+/// Jobs of one pass run at most this many at a time: enough to overlap
+/// plugin calls and database waits, few enough that the scheduler alone
+/// cannot take the connection pool (8 on SQLite) or the instance pool.
+pub const MAX_CONCURRENT_JOBS: usize = 4;
+/// Job kinds under this prefix are work a plugin asked for (its timers);
+/// in each round of a pass they come after the host's own jobs.
+pub const PLUGIN_KIND_PREFIX: &str = "plugin.";
 /// Attempts before a job is marked failed.
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 /// First retry delay; doubles per attempt, capped at [`MAX_BACKOFF_MS`].
@@ -45,10 +83,14 @@ pub struct Job {
     pub attempts: i64,
     /// The last error, if an attempt failed.
     pub last_error: Option<String>,
+    /// The worker holding it, while it runs (not shown to admins: it names
+    /// a host process).
+    #[serde(skip)]
+    pub lease_owner: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, coop_id, kind, unique_key, payload, run_at, status, attempts, last_error";
+    "id, coop_id, kind, unique_key, payload, run_at, status, attempts, last_error, lease_owner";
 
 fn job_from_row(r: &sqlx::any::AnyRow) -> Job {
     Job {
@@ -61,6 +103,7 @@ fn job_from_row(r: &sqlx::any::AnyRow) -> Job {
         status: r.get(6),
         attempts: r.get(7),
         last_error: r.get(8),
+        lease_owner: r.get(9),
     }
 }
 
@@ -122,7 +165,8 @@ pub async fn schedule_in(
 }
 
 /// Claim up to `limit` due jobs for `owner` until `now + lease_ms`: pending
-/// jobs whose time has come, and running jobs whose lease expired.
+/// jobs whose time has come, and running jobs whose lease expired, in the
+/// fair order described in the module documentation.
 pub async fn claim(
     db: &Db,
     owner: &str,
@@ -130,30 +174,72 @@ pub async fn claim(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<Job>> {
+    claim_with(db, owner, now_ms, limit, &|_| lease_ms).await
+}
+
+/// [`claim`] with each job's lease chosen by its kind.
+pub async fn claim_with(
+    db: &Db,
+    owner: &str,
+    now_ms: i64,
+    limit: i64,
+    lease_of: &(dyn Fn(&str) -> i64 + Sync),
+) -> Result<Vec<Job>> {
+    const DUE: &str =
+        "((status = 'pending' AND run_at <= $1) OR (status = 'running' AND lease_until <= $1))";
     let mut tx = db.begin_write().await?;
-    let lock = match db.backend {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let ids: Vec<i64> = sqlx::query(&format!(
-        "SELECT id FROM jobs WHERE (status = 'pending' AND run_at <= $1) \
-         OR (status = 'running' AND lease_until <= $1) ORDER BY run_at, id LIMIT $2{lock}"
+    // Round robin over coops: `turn` numbers each coop's due jobs, host
+    // jobs first, then oldest first; a pass takes every coop's first
+    // turn before anyone's second.
+    let candidates: Vec<(i64, String)> = sqlx::query(&format!(
+        "SELECT id, kind FROM (SELECT id, kind, run_at, \
+         CASE WHEN kind LIKE '{PLUGIN_KIND_PREFIX}%' THEN 1 ELSE 0 END AS class, \
+         ROW_NUMBER() OVER (PARTITION BY coop_id ORDER BY \
+         CASE WHEN kind LIKE '{PLUGIN_KIND_PREFIX}%' THEN 1 ELSE 0 END, run_at, id) AS turn \
+         FROM jobs WHERE {DUE}) due ORDER BY turn, class, run_at, id LIMIT $2"
     ))
     .bind(now_ms)
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?
     .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    if candidates.is_empty() {
+        return Ok(vec![]);
+    }
+    // Lock the candidates another host has not locked meanwhile, and
+    // check again they are still due (PostgreSQL re-reads a row another
+    // claim committed while we waited). The ids are integers read above.
+    let ids = candidates
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lock = match db.backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let locked: std::collections::HashSet<i64> = sqlx::query(&format!(
+        "SELECT id FROM jobs WHERE id IN ({ids}) AND {DUE}{lock}"
+    ))
+    .bind(now_ms)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
     .map(|r| r.get(0))
     .collect();
     let mut jobs = Vec::new();
-    for id in ids {
+    for (id, kind) in candidates {
+        if !locked.contains(&id) {
+            continue;
+        }
         let row = sqlx::query(&format!(
             "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id = $3 RETURNING {COLUMNS}"
         ))
         .bind(owner)
-        .bind(now_ms + lease_ms)
+        .bind(now_ms.saturating_add(lease_of(&kind)))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
@@ -166,16 +252,78 @@ pub async fn claim(
 /// Mark a claimed job done. Only its lease owner may; a job reclaimed by
 /// another worker after the lease ran out is theirs now.
 pub async fn complete(db: &Db, id: i64, owner: &str, now_ms: i64) -> Result<bool> {
+    let mut conn = db.pool.acquire().await?;
+    complete_in(
+        &mut conn,
+        &JobClaim {
+            id,
+            owner: owner.to_string(),
+        },
+        now_ms,
+    )
+    .await
+}
+
+/// A job as held by a worker: what its effects check so that they commit
+/// only while the worker still holds the job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobClaim {
+    /// The job.
+    pub id: i64,
+    /// The worker holding its lease.
+    pub owner: String,
+}
+
+impl JobClaim {
+    /// The claim on `job`, if a worker holds it.
+    pub fn of(job: &Job) -> Option<JobClaim> {
+        Some(JobClaim {
+            id: job.id,
+            owner: job.lease_owner.clone()?,
+        })
+    }
+}
+
+/// [`complete`] inside the caller's transaction, so a job's effect and its
+/// completion commit together: false (and the caller rolls back) when the
+/// job is no longer this worker's, so an effect commits at most once even
+/// when two workers ran the job.
+pub async fn complete_in(
+    conn: &mut sqlx::AnyConnection,
+    claim: &JobClaim,
+    now_ms: i64,
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET status = 'done', finished_at = $1, lease_owner = NULL, lease_until = NULL \
          WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
     )
     .bind(now_ms)
-    .bind(id)
+    .bind(claim.id)
+    .bind(&claim.owner)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Extend the leases `owner` holds on `ids` to `until`. Returns how many
+/// it still held.
+pub async fn renew(db: &Db, owner: &str, ids: &[i64], until: i64) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = ids
+        .iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let r = sqlx::query(&format!(
+        "UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND status = 'running' AND id IN ({list})"
+    ))
+    .bind(until)
     .bind(owner)
     .execute(&db.pool)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(r.rows_affected())
 }
 
 /// The delay before retry number `attempts` (1-based).
@@ -190,7 +338,7 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 /// after its last attempt.
 pub async fn fail(db: &Db, id: i64, owner: &str, error: &str, now_ms: i64) -> Result<()> {
     let row =
-        sqlx::query("SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND lease_owner = $2")
+        sqlx::query("SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
             .bind(id)
             .bind(owner)
             .fetch_optional(&db.pool)
@@ -201,21 +349,23 @@ pub async fn fail(db: &Db, id: i64, owner: &str, error: &str, now_ms: i64) -> Re
     if attempts >= max {
         sqlx::query(
             "UPDATE jobs SET status = 'failed', last_error = $1, finished_at = $2, lease_owner = NULL, \
-             lease_until = NULL WHERE id = $3",
+             lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
         )
         .bind(&message)
         .bind(now_ms)
         .bind(id)
+        .bind(owner)
         .execute(&db.pool)
         .await?;
     } else {
         sqlx::query(
             "UPDATE jobs SET status = 'pending', last_error = $1, run_at = $2, lease_owner = NULL, \
-             lease_until = NULL WHERE id = $3",
+             lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
         )
         .bind(&message)
         .bind(now_ms + backoff_ms(attempts))
         .bind(id)
+        .bind(owner)
         .execute(&db.pool)
         .await?;
     }
@@ -234,32 +384,165 @@ pub async fn list(db: &Db, coop_id: i64, limit: i64) -> Result<Vec<Job>> {
     Ok(rows.iter().map(job_from_row).collect())
 }
 
+/// One worker's settings: who it is, its clock, how much it takes per
+/// pass and how it runs them.
+pub struct Worker<'a> {
+    /// The database.
+    pub db: &'a Db,
+    /// A name unique to this worker (host process).
+    pub owner: &'a str,
+    /// Time for due dates and leases.
+    pub clock: &'a dyn Clock,
+    /// Jobs claimed per pass at most.
+    pub batch: i64,
+    /// Jobs run at a time at most.
+    pub concurrency: usize,
+    /// How often leases are renewed while jobs run.
+    pub renew_every: Duration,
+}
+
+impl<'a> Worker<'a> {
+    /// A worker with the default concurrency and heartbeat.
+    pub fn new(db: &'a Db, owner: &'a str, clock: &'a dyn Clock, batch: i64) -> Worker<'a> {
+        Worker {
+            db,
+            owner,
+            clock,
+            batch,
+            concurrency: MAX_CONCURRENT_JOBS,
+            renew_every: RENEW_EVERY,
+        }
+    }
+}
+
+/// What runs jobs of one kind: [`run_registered`] dispatches each claimed
+/// job to the entry whose `kind` is the job's kind, or a prefix of it
+/// ending before a `.` (so `governance` would take `governance.close`).
+pub struct Handler<C: ?Sized> {
+    /// The job kind, or a prefix of kinds.
+    pub kind: &'static str,
+    /// How long a claim on such a job lasts before the heartbeat renews it:
+    /// at least the job's own deadline plus [`LEASE_MARGIN_MS`].
+    pub lease_ms: i64,
+    /// Run one job at `now`; an error retries it with back-off.
+    pub run: for<'a> fn(&'a C, &'a Job, i64) -> BoxFuture<'a, Result<()>>,
+}
+
+impl<C: ?Sized> Handler<C> {
+    fn takes(&self, kind: &str) -> bool {
+        kind == self.kind
+            || kind
+                .strip_prefix(self.kind)
+                .is_some_and(|rest| rest.starts_with('.'))
+    }
+}
+
+/// Claim the due jobs and run each with the [`Handler`] registered for its
+/// kind, with `ctx` (the host's services). Returns how many ran.
+pub async fn run_registered<C: Sync + ?Sized>(
+    w: &Worker<'_>,
+    ctx: &C,
+    handlers: &[Handler<C>],
+) -> Result<usize> {
+    let find = |kind: &str| handlers.iter().find(|h| h.takes(kind));
+    let lease_of = |kind: &str| find(kind).map_or(DEFAULT_LEASE_MS, |h| h.lease_ms);
+    run_with_leases(w, &lease_of, |job| async move {
+        let now = w.clock.now_ms();
+        match find(&job.kind) {
+            Some(h) => (h.run)(ctx, &job, now).await.map_err(|e| e.to_string()),
+            None => Err(format!("no handler for job kind {:?}", job.kind)),
+        }
+    })
+    .await
+}
+
 /// Claim the due jobs and run each with `handler`, recording the outcome.
 /// Returns how many ran. Each host calls this in a loop with its own
 /// `owner` name.
-pub async fn run_due<F, Fut>(
-    db: &Db,
-    owner: &str,
-    now_ms: i64,
-    limit: i64,
+pub async fn run_due<F, Fut>(w: &Worker<'_>, handler: F) -> Result<usize>
+where
+    F: FnMut(Job) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), String>>,
+{
+    run_with_leases(w, &|_| DEFAULT_LEASE_MS, handler).await
+}
+
+async fn run_with_leases<F, Fut>(
+    w: &Worker<'_>,
+    lease_of: &(dyn Fn(&str) -> i64 + Sync),
     mut handler: F,
 ) -> Result<usize>
 where
     F: FnMut(Job) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), String>>,
 {
-    let jobs = claim(db, owner, now_ms, DEFAULT_LEASE_MS, limit).await?;
+    let jobs = claim_with(w.db, w.owner, w.clock.now_ms(), w.batch, lease_of).await?;
     let n = jobs.len();
-    for job in jobs {
+    if n == 0 {
+        return Ok(0);
+    }
+    // The jobs still held, by lease length: what the heartbeat renews.
+    let held: Mutex<HashMap<i64, i64>> =
+        Mutex::new(jobs.iter().map(|j| (j.id, lease_of(&j.kind))).collect());
+    let run_one = |job: Job| {
         let id = job.id;
-        match handler(job).await {
-            Ok(()) => {
-                complete(db, id, owner, now_ms).await?;
+        let work = handler(job);
+        let held = &held;
+        async move {
+            let outcome = work.await;
+            let now = w.clock.now_ms();
+            let recorded = match outcome {
+                Ok(()) => complete(w.db, id, w.owner, now).await.map(|_| ()),
+                Err(e) => fail(w.db, id, w.owner, &e, now).await,
+            };
+            held.lock().expect("held jobs poisoned").remove(&id);
+            recorded
+        }
+    };
+    let all = futures_util::stream::iter(jobs)
+        .map(run_one)
+        .buffer_unordered(w.concurrency.max(1))
+        .collect::<Vec<Result<()>>>();
+    // Polled side by side with the jobs, never instead of them: a job may
+    // hold SQLite's write lock that a renewal waits for.
+    let beats = async {
+        let mut beat = tokio::time::interval(w.renew_every);
+        beat.tick().await;
+        loop {
+            beat.tick().await;
+            heartbeat(w, &held).await;
+        }
+    };
+    let results = tokio::select! {
+        results = all => results,
+        _ = beats => unreachable!("the heartbeat never ends"),
+    };
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(n)
+}
+
+/// Renew the leases of the jobs still held; a failure is logged, and the
+/// lease's own slack covers the next try.
+async fn heartbeat(w: &Worker<'_>, held: &Mutex<HashMap<i64, i64>>) {
+    let mut by_lease: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (id, lease) in held.lock().expect("held jobs poisoned").iter() {
+        by_lease.entry(*lease).or_default().push(*id);
+    }
+    let now = w.clock.now_ms();
+    for (lease, ids) in by_lease {
+        match renew(w.db, w.owner, &ids, now.saturating_add(lease)).await {
+            Ok(kept) if kept < ids.len() as u64 => {
+                tracing::warn!(
+                    owner = w.owner,
+                    ?ids,
+                    kept,
+                    "lost the lease of running jobs to another worker"
+                );
             }
-            Err(e) => fail(db, id, owner, &e, now_ms).await?,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(owner = w.owner, error = %e, "could not renew job leases"),
         }
     }
-    Ok(n)
 }
 
 #[cfg(test)]
