@@ -784,14 +784,8 @@ async fn perform(
                 now,
             )
             .await?;
-            notify_members(
-                db,
-                coop_id,
-                "terms.published",
-                &json!({"version": v.version, "effective_at": v.effective_at}),
-                now,
-            )
-            .await?;
+            // Publishing told every member (inbox and mail) in its own
+            // transaction.
             format!(
                 "terms version {} published, in effect from {}",
                 v.version, v.effective_at

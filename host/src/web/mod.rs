@@ -12,6 +12,7 @@
 //! Sessions are the API's login tokens, kept in an `HttpOnly`,
 //! `SameSite=Lax` cookie (`Secure` when the public URL is `https`).
 
+mod account;
 mod auth;
 mod delivery;
 mod generic;
@@ -81,6 +82,7 @@ pub fn router(app: Arc<App>, api: Router) -> Router {
         .merge(generic::routes())
         .merge(mydata::routes())
         .merge(public::routes())
+        .merge(account::routes())
         .fallback(not_found)
         .with_state(web)
 }
