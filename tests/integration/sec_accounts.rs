@@ -776,6 +776,17 @@ async fn mail_is_retried_with_back_off_and_kept_without_smtp() {
         );
         assert!(listed[0].message.is_none(), "its one-time link is not kept");
         assert_eq!(mailbox.to(&email).len(), 1);
+        // Only failed or expired mail goes back in the queue; sent mail is
+        // deleted after its retention.
+        let now = host.app.clock.now_ms();
+        assert_eq!(
+            coophost::mail::retry(&host.app.db, None, now)
+                .await
+                .unwrap(),
+            0
+        );
+        let later = now + coophost::mail::RETENTION_MS + 1;
+        assert_eq!(coophost::mail::purge(&host.app.db, later).await.unwrap(), 1);
         host.finish().await;
     }
 }

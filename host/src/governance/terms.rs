@@ -195,7 +195,8 @@ async fn announce_in(
         version,
         effective_at,
     };
-    crate::mail::queue_for_members_in(conn, coop_id, &members, &message, now).await
+    crate::mail::queue_for_active_members_in(conn, coop_id, &message, now).await?;
+    Ok(())
 }
 
 /// The version in effect at `now`, if any.

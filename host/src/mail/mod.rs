@@ -112,6 +112,31 @@ pub async fn queue_for_members_in(
     Ok(())
 }
 
+/// Queue one mail per active member of `coop_id` (a notice to everyone),
+/// in one statement in the caller's transaction.
+pub async fn queue_for_active_members_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    message: &Message,
+    now: i64,
+) -> Result<u64> {
+    let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.into()))?;
+    Ok(sqlx::query(
+        "INSERT INTO mail_outbox (coop_id, to_addr, kind, subject, message, status, attempts, \
+         next_attempt_at, created_at) \
+         SELECT $1, u.email, $2, $3, $4, 'pending', 0, $5, $5 FROM members m JOIN users u ON u.id = m.user_id \
+         WHERE m.coop_id = $1 AND m.status = 'active' AND u.email NOT LIKE '%.invalid' ORDER BY m.id",
+    )
+    .bind(coop_id)
+    .bind(message.kind())
+    .bind(message.subject())
+    .bind(body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
 /// Forget the mails to `address` (a member's erasure), in the caller's
 /// transaction.
 pub async fn forget_in(conn: &mut sqlx::AnyConnection, address: &str) -> Result<()> {
