@@ -271,6 +271,8 @@ impl App {
             crate::payments::jobs::ensure_recurring(&self.db, now).await?;
             crate::throttle::purge(&self.db, now).await?;
             crate::identity::login::purge(&self.db, now).await?;
+            crate::governance::membership::purge_unverified(&self.db, now).await?;
+            crate::mail::purge(&self.db, now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }

@@ -19,6 +19,7 @@ pub mod export;
 pub mod governance;
 pub mod identity;
 pub mod ledger;
+pub mod mail;
 pub mod metrics;
 pub mod moderation;
 pub mod opendata;

@@ -43,6 +43,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A 429 for one throttling rule: its own `code`, and `Retry-After`.
+    pub fn throttled(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {

@@ -306,10 +306,13 @@ async fn invite(
     Body(b): Body<membership::NewInvitation>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
-    let (req, token) = membership::invite(&app.db, coop.id, &actor, &b, app.clock.now_ms()).await?;
+    // The token is mailed to the invitee and not shown here: accepting it
+    // is what proves they control the address, so the admin must not hold it.
+    let (req, _token) =
+        membership::invite(&app.db, coop.id, &actor, &b, app.clock.now_ms()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"invitation": req, "token": token})),
+        Json(json!({"invitation": req, "mailed_to": req.email})),
     ))
 }
 
@@ -332,15 +335,42 @@ async fn accept_invitation(
     Ok((StatusCode::CREATED, Json(json!({"member": m}))))
 }
 
-/// Anyone may apply where the coop's rules allow applications.
+/// Anyone may apply where the coop's rules allow applications; the
+/// application waits for its address to be confirmed. Throttled per client
+/// address and per email address.
 async fn apply(
     State(app): State<Arc<App>>,
+    ip: super::ClientIp,
     Path(slug): Path<String>,
     Body(b): Body<membership::NewApplication>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let coop = identity::find_coop(&app.db, &slug).await?;
+    super::accounts::throttle(
+        &app,
+        &membership::APPLY_PER_IP,
+        &ip.key(),
+        "applications-per-ip",
+        "applications from your network",
+    )
+    .await?;
+    if let Ok(address) = identity::normalise_email(&b.email) {
+        super::accounts::throttle(
+            &app,
+            &membership::APPLY_PER_ADDRESS,
+            &address,
+            "applications-per-address",
+            "applications with this email address",
+        )
+        .await?;
+    }
     let req = membership::apply(&app.db, &*app.clock, &coop, &b).await?;
-    Ok((StatusCode::CREATED, Json(json!({"application": req}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "application": req,
+            "next": format!("confirm your address: a link was mailed to {}; the application reaches {} once you follow it", req.email, coop.slug),
+        })),
+    ))
 }
 
 async fn decide_application(

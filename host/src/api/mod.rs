@@ -1,5 +1,6 @@
 //! The JSON API: the only code that knows HTTP request shapes (axum).
 
+mod accounts;
 mod audit;
 mod auth;
 mod consent;
@@ -144,6 +145,7 @@ fn api_router(app: Arc<App>) -> Router {
         .merge(governance::routes())
         .merge(moderation::routes())
         .merge(auth::routes())
+        .merge(accounts::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
@@ -581,7 +583,10 @@ async fn add_member(
     if b.roles.iter().any(|r| r != "member") {
         proposals::direct_allowed(&app.db, coop.id, &actor, Kind::GrantRole).await?;
     }
-    let m = identity::add_member(&app.db, &*app.clock, &coop, b).await?;
+    // A coop admin vouches for nobody's address: a new account gets a
+    // mailed link to choose its password.
+    let m = identity::add_member_vouched(&app.db, &*app.clock, &coop, b, identity::Vouch::Mailed)
+        .await?;
     proposals::record_direct(
         &app.db,
         coop.id,

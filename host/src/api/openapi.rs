@@ -86,6 +86,24 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "post",
+        path: "/v1/auth/verify-email",
+        summary: "Confirm an application's address with the mailed token and the password given when applying; the application then reaches the coop",
+        access: "anyone holding the token",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/auth/password-reset",
+        summary: "Mail a one-time link (1 hour) to choose a new password; answers the same whether or not the address has an account",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/auth/password-reset/confirm",
+        summary: "Choose a new password with a mailed token; every session of the account is revoked",
+        access: "anyone holding the token",
+    },
+    RouteDoc {
+        method: "post",
         path: "/v1/auth/logout",
         summary: "Revoke the bearer token used",
         access: "logged in",
@@ -123,7 +141,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/members",
-        summary: "Add a member",
+        summary: "Add a member; a new address gets a mail with a link to choose its password (admins never set one)",
         access: "admins",
     },
     RouteDoc {
@@ -591,7 +609,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/invitations",
-        summary: "Invite someone with roles and a college; returns the one-time token to send them (valid 14 days)",
+        summary: "Invite someone with roles and a college; the one-time token (valid 14 days) is mailed to them, not returned",
         access: "coop admins",
     },
     RouteDoc {
@@ -603,7 +621,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/applications",
-        summary: "Apply to join, where the coop's rules allow applications",
+        summary: "Apply to join, where the coop's rules allow applications; a link to confirm the address is mailed, and the application reaches the coop once confirmed",
         access: "anyone",
     },
     RouteDoc {

@@ -106,7 +106,7 @@ pub(super) enum GovernanceCommand {
         /// The proposal id.
         id: i64,
     },
-    /// Invite someone; prints the one-time token to send them.
+    /// Invite someone: the token is mailed to them (and printed here).
     Invite {
         /// The coop's slug.
         #[arg(long)]
@@ -216,7 +216,7 @@ pub(super) async fn run_governance(
                 membership::invite(&app.db, coop.id, &identity::Actor::host(coop.id), &inv, now)
                     .await?;
             println!(
-                "invitation {} for {}: token {token} (valid 14 days; accept with POST /v1/coops/{}/invitations/accept)",
+                "invitation {} mailed to {}; token {token} (valid 14 days; accept at /invitation/{}?token=...)",
                 req.id, req.email, coop.slug
             );
         }

@@ -35,7 +35,8 @@ pub struct Cli {
 /// the config file, in that order of precedence.
 #[derive(Args, Debug, Clone, Default)]
 struct SettingsArgs {
-    /// Config file (TOML with data_dir, listen, database_url, public_url).
+    /// Config file (TOML with data_dir, listen, database_url, public_url,
+    /// smtp_url, mail_from).
     #[arg(long, global = true, env = "COOPHOST_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory: SQLite database and compile cache [default: ./data].
@@ -80,6 +81,16 @@ struct ServeArgs {
     /// it calls get a retryable 503 [default: 1024].
     #[arg(long, env = "COOPHOST_CALL_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(1..))]
     call_memory_mib: Option<u64>,
+    /// The SMTP server mail goes through: smtps://user:password@host[:port]
+    /// (TLS), or smtp://host[:port] (STARTTLS required, except on
+    /// loopback; ?tls=none to send in the clear). Without it, mail stays in
+    /// the outbox (see `coophost mail list`). The password is never logged.
+    #[arg(long, env = "COOPHOST_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of the host's mail, e.g. "Coops <noreply@coops.example>"
+    /// (required with --smtp-url).
+    #[arg(long, env = "COOPHOST_MAIL_FROM")]
+    mail_from: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +134,10 @@ enum Command {
         #[arg(long)]
         coop: String,
     },
+    /// The mail outbox: list what was queued, sent or failed; queue failed
+    /// mail again.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Write a consistent backup of the database while the host runs
     /// (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format).
     Backup {
@@ -293,6 +308,32 @@ enum MemberCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum MailCommand {
+    /// List mail, newest first; pending mail is printed whole (its links
+    /// included: how the demo, without SMTP, shows verification links).
+    List {
+        /// Only mail to this address.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only mail with this status.
+        #[arg(long, value_parser = ["pending", "sent", "failed", "expired"])]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// The host's public URL, for the links [default: as `serve`].
+        #[arg(long, env = "COOPHOST_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Queue failed or expired mail again (after fixing the SMTP settings).
+    Retry {
+        /// Only this mail [default: every failed or expired one].
+        #[arg(long)]
+        id: Option<i64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum OperatorCommand {
     /// Create a host operator account (or promote an existing account).
     Add {
@@ -312,6 +353,8 @@ struct FileSettings {
     listen: Option<SocketAddr>,
     database_url: Option<String>,
     public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
 }
 
 /// Resolved settings.
@@ -322,6 +365,8 @@ pub struct Settings {
     pub database_url: String,
     listen_from_file: Option<SocketAddr>,
     public_url_from_file: Option<String>,
+    smtp_url_from_file: Option<String>,
+    mail_from_from_file: Option<String>,
 }
 
 impl SettingsArgs {
@@ -349,6 +394,8 @@ impl SettingsArgs {
             database_url,
             listen_from_file: file.listen,
             public_url_from_file: file.public_url,
+            smtp_url_from_file: file.smtp_url,
+            mail_from_from_file: file.mail_from,
         })
     }
 }
@@ -656,6 +703,7 @@ pub async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Mail(cmd) => mail_command(&settings, cmd).await,
         Command::Operator(OperatorCommand::Add { email, password }) => {
             let app = open(&settings).await?;
             match password {
@@ -757,6 +805,8 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies,
         require_operator_second_factor,
         call_memory_mib,
+        smtp_url,
+        mail_from,
     } = args;
     let started = Instant::now();
     let listen = listen
@@ -791,6 +841,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         bail!("the public URL {public_url:?} must start with http:// or https://");
     }
     app.set_public_url(&public_url);
+    let mailer = mailer(settings, smtp_url, mail_from, &public_url)?;
     app.set_trusted_proxies(trusted_proxies);
     app.set_require_operator_second_factor(require_operator_second_factor);
     if let Some(mib) = call_memory_mib {
@@ -802,7 +853,91 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
     app.spawn_scheduler();
+    Arc::new(mailer).spawn(app.db.clone(), app.clock.clone());
     crate::api::serve(listener, app)
         .await
         .context("server failed")
+}
+
+/// The host's mailer from flags, environment and file; without an SMTP
+/// URL mail stays in the outbox, which the log says once at start.
+fn mailer(
+    settings: &Settings,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    public_url: &str,
+) -> anyhow::Result<crate::mail::Mailer> {
+    let smtp = match smtp_url.or_else(|| settings.smtp_url_from_file.clone()) {
+        Some(url) => Some(
+            crate::mail::SmtpUrl::parse(&url)
+                .map_err(|e| anyhow::anyhow!("invalid --smtp-url: {e}"))?,
+        ),
+        None => None,
+    };
+    let from = mail_from.or_else(|| settings.mail_from_from_file.clone());
+    let from = match (&smtp, from) {
+        (_, Some(f)) => f,
+        (Some(_), None) => bail!(
+            "--smtp-url needs --mail-from (or COOPHOST_MAIL_FROM): the sender of the host's mail, \
+             e.g. \"Coops <noreply@coops.example>\""
+        ),
+        (None, None) => "coophost <coophost@localhost>".to_string(),
+    };
+    match &smtp {
+        Some(url) => tracing::info!(smtp = %url.redacted(), %from, "mail goes through SMTP"),
+        None => tracing::warn!(
+            "no SMTP configured (--smtp-url): mail stays in the outbox; see coophost mail list"
+        ),
+    }
+    crate::mail::Mailer::new(&crate::mail::MailSettings {
+        smtp,
+        from,
+        public_url: public_url.to_string(),
+    })
+}
+
+async fn mail_command(settings: &Settings, cmd: MailCommand) -> anyhow::Result<()> {
+    let app = open(settings).await?;
+    match cmd {
+        MailCommand::List {
+            to,
+            status,
+            limit,
+            public_url,
+        } => {
+            let base = public_url
+                .or_else(|| settings.public_url_from_file.clone())
+                .or_else(|| settings.listen_from_file.map(|l| format!("http://{l}")))
+                .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+            let to = to.map(|t| identity::normalise_email(&t)).transpose()?;
+            let mails = crate::mail::list(&app.db, to.as_deref(), status.as_deref(), limit).await?;
+            if mails.is_empty() {
+                println!("no mail");
+            }
+            for m in mails {
+                println!(
+                    "#{} {} to {} [{}] {}{}",
+                    m.id,
+                    crate::moderation::utc(m.created_at),
+                    m.to,
+                    m.status,
+                    m.subject,
+                    m.last_error
+                        .as_deref()
+                        .map(|e| format!(" (attempts {}: {e})", m.attempts))
+                        .unwrap_or_default()
+                );
+                if let (Some(message), "pending") = (&m.message, m.status.as_str()) {
+                    for line in message.body(&base).lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+        }
+        MailCommand::Retry { id } => {
+            let n = crate::mail::retry(&app.db, id, app.clock.now_ms()).await?;
+            println!("{n} mail(s) queued again");
+        }
+    }
+    Ok(())
 }

@@ -258,6 +258,17 @@ pub async fn erase(db: &Db, coop_id: i64, member_id: i64, now_ms: i64) -> Result
     .get(0);
     let account_pseudonymised = elsewhere == 0;
     if account_pseudonymised {
+        // Mail queued to the address and links mailed to it go with it.
+        let address: String = sqlx::query("SELECT email FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        crate::mail::forget_in(&mut tx, &address).await?;
+        sqlx::query("DELETE FROM email_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             // '!' is no argon2 hash: no password ever matches it.
             "UPDATE users SET email = $1, display_name = $2, password_hash = '!' WHERE id = $3",

@@ -17,9 +17,25 @@ use crate::ledger::account::AccountKind;
 use crate::ledger::money::Currency;
 use crate::ledger::repo;
 use crate::ledger::transaction::{Posting, Transaction};
+use crate::mail::{self, Message};
+use crate::throttle::Rule;
 
 /// How long an invitation stays valid.
 pub const INVITATION_TTL_MS: i64 = 14 * 86_400_000;
+/// Applications per address: each mails a link there, so a stranger must
+/// not be able to flood someone's inbox through a coop.
+pub const APPLY_PER_ADDRESS: Rule = Rule {
+    name: "apply.address",
+    limit: 3,
+    window_ms: 3_600_000,
+};
+/// Applications per client address: a household or an office applying to
+/// a few coops, not a script creating accounts by the hundred.
+pub const APPLY_PER_IP: Rule = Rule {
+    name: "apply.ip",
+    limit: 10,
+    window_ms: 3_600_000,
+};
 
 /// An invitation or application.
 #[derive(Clone, Debug, Serialize)]
@@ -38,7 +54,9 @@ pub struct Request {
     pub college: Option<String>,
     /// Their message (applications).
     pub message: String,
-    /// `pending`, `accepted`, `rejected`.
+    /// `unverified` (an application whose address is not confirmed yet),
+    /// `pending`, `accepted`, `rejected`, `withdrawn` (an unconfirmed
+    /// application superseded by a confirmed one).
     pub status: String,
     /// When made.
     pub created_at: i64,
@@ -101,7 +119,9 @@ pub struct NewInvitation {
     pub college: Option<String>,
 }
 
-/// Invite someone; returns the request and the one-time token to send them.
+/// Invite someone: the one-time token is mailed to them. Returns the
+/// request and the token (the API does not pass it on to the admin: see
+/// `api::governance::invite`; the operator's CLI prints it).
 pub async fn invite(
     db: &Db,
     coop_id: i64,
@@ -116,6 +136,8 @@ pub async fn invite(
         return Err(Error::Invalid("give at least one role".into()));
     }
     let token = identity::secrets::new_token("inv");
+    let coop = identity::find_coop_by_id(db, coop_id).await?;
+    let mut tx = db.begin_write().await?;
     let id: i64 = sqlx::query(
         "INSERT INTO membership_requests (coop_id, kind, email, display_name, roles, college, message, token_hash, \
          status, created_by, created_at, expires_at) \
@@ -130,9 +152,26 @@ pub async fn invite(
     .bind(by.member_id)
     .bind(now)
     .bind(now + INVITATION_TTL_MS)
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *tx)
     .await?
     .get(0);
+    // The token goes to the address, and only there: accepting it is what
+    // proves the invitee controls the address.
+    mail::queue_in(
+        &mut tx,
+        Some(coop_id),
+        &email,
+        &Message::Invitation {
+            token: token.clone(),
+            coop: coop.slug,
+            coop_name: coop.name,
+            roles: inv.roles.clone(),
+            expires_at: now + INVITATION_TTL_MS,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok((get(db, coop_id, id).await?, token))
 }
 
@@ -149,10 +188,13 @@ pub async fn get(db: &Db, coop_id: i64, id: i64) -> Result<Request> {
     Ok(from_row(&row))
 }
 
-/// Requests of a coop, newest first.
+/// Requests of a coop, newest first: applications only once their
+/// address is confirmed (an unconfirmed one may be anybody's, and is not
+/// the coop's to spend attention on).
 pub async fn list(db: &Db, coop_id: i64) -> Result<Vec<Request>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM membership_requests WHERE coop_id = $1 ORDER BY id DESC LIMIT 500"
+        "SELECT {COLUMNS} FROM membership_requests WHERE coop_id = $1 \
+         AND status NOT IN ('unverified', 'withdrawn') ORDER BY id DESC LIMIT 500"
     ))
     .bind(coop_id)
     .fetch_all(&db.pool)
@@ -160,6 +202,9 @@ pub async fn list(db: &Db, coop_id: i64) -> Result<Vec<Request>> {
     Ok(rows.iter().map(from_row).collect())
 }
 
+/// Make the person of `req` a member, in one transaction with marking the
+/// request accepted (a request accepted meanwhile is a conflict).
+/// `password` is for a new or unproven account (an invitation's).
 async fn join(
     db: &Db,
     clock: &dyn Clock,
@@ -168,44 +213,66 @@ async fn join(
     password: Option<String>,
     decided_by: Option<i64>,
 ) -> Result<identity::Member> {
+    let hash = match password {
+        Some(p) => {
+            identity::check_password(&p)?;
+            Some(identity::hash_password(&p).await?)
+        }
+        None => None,
+    };
     let now = clock.now_ms();
-    let member = identity::add_member(
-        db,
-        clock,
+    let mut tx = db.begin_write().await?;
+    let member = identity::add_member_in(
+        &mut tx,
+        now,
         coop,
         NewMember {
             email: req.email.clone(),
             display_name: req.display_name.clone(),
-            password,
+            password: None,
             roles: req.roles.clone(),
             college: req.college.clone(),
         },
+        hash,
+        identity::Vouch::Proven,
     )
     .await?;
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE membership_requests SET status = 'accepted', decided_by = $1, decided_at = $2, member_id = $3 \
-         WHERE id = $4",
+         WHERE id = $4 AND status = 'pending'",
     )
     .bind(decided_by)
     .bind(now)
     .bind(member.id)
     .bind(req.id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    record_status(
-        db,
-        coop.id,
-        member.id,
-        "active",
-        &format!("joined by {}", req.kind),
-        decided_by,
-        now,
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!(
+            "this {} was decided meanwhile",
+            req.kind
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO member_status_history (coop_id, member_id, status, reason, changed_by, at) \
+         VALUES ($1, $2, 'active', $3, $4, $5)",
     )
+    .bind(coop.id)
+    .bind(member.id)
+    .bind(format!("joined by {}", req.kind))
+    .bind(decided_by)
+    .bind(now)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(member)
 }
 
 /// Accept an invitation with its token (and a password for a new account).
+/// The token was mailed to the address, so holding it proves the address:
+/// an account someone else opened there without proving it takes the
+/// password given here, and its sessions end. A proven account keeps its
+/// password.
 pub async fn accept_invitation(
     db: &Db,
     clock: &dyn Clock,
@@ -247,7 +314,8 @@ pub struct NewApplication {
     pub email: String,
     /// Name.
     pub display_name: String,
-    /// Password for a new account (kept only as its hash, on the account).
+    /// The password the account takes once the address is confirmed (kept
+    /// only as its hash, with the confirmation link). Required.
     pub password: Option<String>,
     /// The college applied to.
     pub college: Option<String>,
@@ -256,8 +324,16 @@ pub struct NewApplication {
     pub message: String,
 }
 
-/// Apply to join, if the coop's rules allow applications. A new email gets
-/// its host account now; membership comes with approval.
+/// Apply to join, if the coop's rules allow applications.
+///
+/// Nothing reaches the coop until the applicant proves the address: the
+/// application is `unverified`, a link is mailed to the address, and
+/// [`confirm_application`] (the link plus the password given here) makes it
+/// `pending`, where admins or the members' vote decide. A new address gets
+/// an unproven account that no password opens until then, and that is
+/// deleted with the application if nobody confirms within
+/// [`identity::email::UNVERIFIED_ACCOUNT_TTL_MS`]. The answer is the same
+/// whether or not the address has an account, is a member or has applied.
 pub async fn apply(
     db: &Db,
     clock: &dyn Clock,
@@ -274,42 +350,167 @@ pub async fn apply(
     }
     check_college(&rules, &app.college)?;
     let email = identity::normalise_email(&app.email)?;
+    let display_name = app.display_name.trim();
+    if display_name.is_empty() || display_name.len() > 200 {
+        return Err(Error::Invalid(
+            "display_name must be 1 to 200 characters".into(),
+        ));
+    }
     if app.message.len() > 5_000 {
         return Err(Error::Invalid("message must be at most 5000 bytes".into()));
+    }
+    let password = app.password.as_deref().ok_or_else(|| {
+        Error::Invalid(
+            "give a password: your account takes it once you confirm your address".into(),
+        )
+    })?;
+    identity::check_password(password)?;
+    let hash = identity::hash_password(password).await?;
+    let mut tx = db.begin_write().await?;
+    let user_id = match identity::email::account_in(&mut tx, &email).await? {
+        Some(a) => a.id,
+        None => identity::email::create_unverified_in(&mut tx, &email, display_name, now).await?,
+    };
+    let id: i64 = sqlx::query(
+        "INSERT INTO membership_requests (coop_id, kind, email, display_name, roles, college, message, status, created_at) \
+         VALUES ($1, 'application', $2, $3, 'member', $4, $5, 'unverified', $6) RETURNING id",
+    )
+    .bind(coop.id)
+    .bind(&email)
+    .bind(display_name)
+    .bind(app.college.clone())
+    .bind(app.message.trim())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0);
+    let token = identity::email::create_token_in(
+        &mut tx,
+        user_id,
+        identity::email::Purpose::Verify,
+        Some(&hash),
+        Some(id),
+        now,
+    )
+    .await?;
+    mail::queue_in(
+        &mut tx,
+        Some(coop.id),
+        &email,
+        &Message::VerifyApplication {
+            token,
+            coop: coop.slug.clone(),
+            coop_name: coop.name.clone(),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, coop.id, id).await
+}
+
+/// Confirm an application's address with the mailed link and the password
+/// given with the application: the account is bound to this person (it
+/// takes that password if its address was unproven), and the application
+/// reaches the coop (`pending`, or an `admit-member` vote where the rules
+/// say so). Other unconfirmed applications to the same coop from the same
+/// address are withdrawn.
+///
+/// The password is asked because the link alone proves only the address:
+/// someone who applied with another person's address must not gain their
+/// account when that person, puzzled, clicks the link.
+pub async fn confirm_application(
+    db: &Db,
+    clock: &dyn Clock,
+    token: &str,
+    password: &str,
+) -> Result<(Coop, Request)> {
+    use identity::email::{self as mailbox, Purpose};
+    let now = clock.now_ms();
+    let link = mailbox::find_link(db, token, &[Purpose::Verify], now).await?;
+    let (Some(applied_with), Some(request_id)) = (link.password_hash.clone(), link.request_id)
+    else {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "verification link without its application"
+        )));
+    };
+    let wrong = || {
+        Error::Unauthenticated(
+            "that is not the password given with this application: enter the one you chose when applying"
+                .into(),
+        )
+    };
+    if !identity::verify_password(password, &applied_with).await {
+        return Err(wrong());
+    }
+    let row = sqlx::query("SELECT coop_id FROM membership_requests WHERE id = $1")
+        .bind(request_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| Error::Conflict("this application no longer exists: apply again".into()))?;
+    let coop = identity::find_coop_by_id(db, row.get(0)).await?;
+    let req = get(db, coop.id, request_id).await?;
+    let mut tx = db.begin_write().await?;
+    let account = mailbox::account_in(&mut tx, &req.email)
+        .await?
+        .filter(|a| a.id == link.user_id)
+        .ok_or_else(|| Error::Conflict("this account no longer exists: apply again".into()))?;
+    // A proven account is its owner's: the one confirming must be them.
+    if account.verified
+        && account.password_hash != applied_with
+        && !identity::verify_password(password, &account.password_hash).await
+    {
+        return Err(wrong());
+    }
+    let member = sqlx::query("SELECT 1 FROM members WHERE coop_id = $1 AND user_id = $2")
+        .bind(coop.id)
+        .bind(account.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if member.is_some() {
+        return Err(Error::Conflict(format!(
+            "{} is already a member of {}",
+            req.email, coop.slug
+        )));
     }
     let pending = sqlx::query(
         "SELECT id FROM membership_requests WHERE coop_id = $1 AND email = $2 AND status = 'pending'",
     )
     .bind(coop.id)
-    .bind(&email)
-    .fetch_optional(&db.pool)
+    .bind(&req.email)
+    .fetch_optional(&mut *tx)
     .await?;
     if pending.is_some() {
         return Err(Error::Conflict(format!(
-            "{email} already has a pending request to join"
+            "{} already has a pending request to join {}",
+            req.email, coop.slug
         )));
     }
-    if identity::find_user_id(db, &email).await?.is_none() {
-        let password = app.password.as_deref().ok_or_else(|| {
-            Error::Invalid(format!(
-                "{email} has no account yet: give a password for it"
-            ))
-        })?;
-        identity::create_user(db, clock, &email, app.display_name.trim(), password, false).await?;
+    mailbox::use_link_in(&mut tx, &link, now).await?;
+    if !account.verified {
+        mailbox::claim_in(&mut tx, account.id, &applied_with, now).await?;
     }
-    let id: i64 = sqlx::query(
-        "INSERT INTO membership_requests (coop_id, kind, email, display_name, roles, college, message, status, created_at) \
-         VALUES ($1, 'application', $2, $3, 'member', $4, $5, 'pending', $6) RETURNING id",
+    let done = sqlx::query(
+        "UPDATE membership_requests SET status = 'pending' WHERE id = $1 AND status = 'unverified'",
+    )
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(
+            "this application was withdrawn or has expired: apply again".into(),
+        ));
+    }
+    sqlx::query(
+        "UPDATE membership_requests SET status = 'withdrawn' WHERE coop_id = $1 AND email = $2 \
+         AND kind = 'application' AND status = 'unverified'",
     )
     .bind(coop.id)
-    .bind(&email)
-    .bind(app.display_name.trim())
-    .bind(app.college.clone())
-    .bind(app.message.trim())
-    .bind(now)
-    .fetch_one(&db.pool)
-    .await?
-    .get(0);
+    .bind(&req.email)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (_, rules) = rules::current(db, coop.id).await?;
     if rules.membership.approval == rules::Approval::Vote {
         // The members decide: an admit-member proposal, opened by the host
         // (proposer 0), voted under that kind's rules.
@@ -318,9 +519,11 @@ pub async fn apply(
             coop.id,
             0,
             &super::proposals::NewProposal {
-                title: format!("Admit {}", app.display_name.trim()),
-                body: app.message.trim().to_string(),
-                change: super::proposals::Change::AdmitMember { application: id },
+                title: format!("Admit {}", req.display_name),
+                body: req.message.clone(),
+                change: super::proposals::Change::AdmitMember {
+                    application: req.id,
+                },
                 window_hours: None,
                 effective_at: None,
             },
@@ -328,7 +531,23 @@ pub async fn apply(
         )
         .await?;
     }
-    get(db, coop.id, id).await
+    let req = get(db, coop.id, request_id).await?;
+    Ok((coop, req))
+}
+
+/// Delete applications never confirmed within
+/// [`identity::email::UNVERIFIED_ACCOUNT_TTL_MS`], then the unproven
+/// accounts and expired links they leave (scheduler tick). Returns how many
+/// accounts went.
+pub async fn purge_unverified(db: &Db, now: i64) -> Result<u64> {
+    sqlx::query(
+        "DELETE FROM membership_requests WHERE kind = 'application' AND status IN ('unverified', 'withdrawn') \
+         AND created_at <= $1",
+    )
+    .bind(now - identity::email::UNVERIFIED_ACCOUNT_TTL_MS)
+    .execute(&db.pool)
+    .await?;
+    identity::email::purge(db, now).await
 }
 
 /// Admit the applicant of a pending application because the members voted

@@ -791,16 +791,12 @@ async fn perform_in(
                 now,
             )
             .await?;
-            Performed {
-                outcome: format!(
-                    "terms version {} published, in effect from {}",
-                    v.version, v.effective_at
-                ),
-                notice: Some((
-                    "terms.published",
-                    json!({"version": v.version, "effective_at": v.effective_at}),
-                )),
-            }
+            // Publishing tells every member (inbox and mail) in the same
+            // transaction.
+            Performed::said(format!(
+                "terms version {} published, in effect from {}",
+                v.version, v.effective_at
+            ))
         }
         Change::InstallPlugin { .. }
         | Change::RollbackPlugin { .. }

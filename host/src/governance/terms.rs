@@ -1,8 +1,8 @@
 //! Terms of service: versions with their full text and a line diff to the
 //! previous one, published with a notice period (at least
 //! [`MIN_NOTICE_DAYS`] days; a coop may only lengthen it), never in effect
-//! before the notice ends, announced in every member's inbox, accepted by
-//! members one by one.
+//! before the notice ends, announced in every member's inbox and by mail,
+//! accepted by members one by one.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -171,6 +171,7 @@ pub async fn publish_in(
     .bind(proposal_id)
     .execute(&mut *tx)
     .await?;
+    announce_in(&mut *tx, coop_id, version, effective_at, now).await?;
     Ok(TermsVersion {
         version,
         text: text.to_string(),
@@ -179,6 +180,47 @@ pub async fn publish_in(
         effective_at,
         proposal_id,
     })
+}
+
+/// Tell every active member about a new version, in its publication's
+/// transaction: a notice in their inbox and a mail, so nobody learns of a
+/// contract change only once it binds them.
+async fn announce_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    version: i64,
+    effective_at: i64,
+    now: i64,
+) -> Result<()> {
+    let members: Vec<i64> =
+        sqlx::query("SELECT id FROM members WHERE coop_id = $1 AND status = 'active' ORDER BY id")
+            .bind(coop_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    crate::events::notify_in(
+        conn,
+        coop_id,
+        &members,
+        "terms.published",
+        &serde_json::json!({"version": version, "effective_at": effective_at}),
+        now,
+    )
+    .await?;
+    let coop = sqlx::query("SELECT slug, name FROM coops WHERE id = $1")
+        .bind(coop_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let message = crate::mail::Message::TermsPublished {
+        coop: coop.get(0),
+        coop_name: coop.get(1),
+        version,
+        effective_at,
+    };
+    crate::mail::queue_for_active_members_in(conn, coop_id, &message, now).await?;
+    Ok(())
 }
 
 /// The version in effect at `now`, if any.

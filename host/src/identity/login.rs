@@ -313,18 +313,30 @@ async fn password_attempt(
     };
     let gate = Gate::password(&email, address);
     gate.enter(db, now).await?;
-    let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1")
-        .bind(&email)
-        .fetch_optional(&db.pool)
-        .await?;
-    let (user_id, stored) = match row {
-        Some(r) => (Some(r.get::<i64, _>(0)), Some(r.get::<String, _>(1))),
-        None => (None, None),
+    let row =
+        sqlx::query("SELECT id, password_hash, email_verified_at FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&db.pool)
+            .await?;
+    let (user_id, stored, proven) = match row {
+        Some(r) => (
+            Some(r.get::<i64, _>(0)),
+            Some(r.get::<String, _>(1)),
+            r.get::<Option<i64>, _>(2).is_some(),
+        ),
+        None => (None, None, false),
     };
     if !verify_password_or_dummy(password, stored).await {
         return Err(bad());
     }
     let user_id = user_id.ok_or_else(bad)?;
+    // An account whose address was never proven is bound to nobody: its
+    // password (chosen by whoever applied) opens nothing.
+    if !proven {
+        return Err(AuthError::Other(Error::Forbidden(format!(
+            "{email} is not confirmed yet: follow the link mailed to it, or ask for a new one with \"forgot password\""
+        ))));
+    }
     gate.forgive(db, now).await?;
     for rule in &LOGIN_ACCOUNT_ADDRESS_STEPS {
         throttle::clear(db, rule, &format!("{email} {address}")).await?;

@@ -7,6 +7,7 @@
 //! [`second_factor`]. Plugins never see any of this: they get a per-plugin
 //! member id from [`pseudonym`].
 
+pub mod email;
 pub mod login;
 mod pseudonym;
 pub mod second_factor;
@@ -306,8 +307,68 @@ pub struct NewMember {
     pub college: Option<String>,
 }
 
-/// Add a member to a coop, creating the user account if the email is new.
+/// Who vouches for the address of someone being added to a coop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vouch {
+    /// The host's own tools (the operator's CLI, the demo, tests) or a
+    /// token that was mailed to the address (an accepted invitation): a new
+    /// or unproven account takes the password given and counts as proven.
+    Proven,
+    /// A coop admin through the API: nobody proved the address, and no
+    /// admin chooses or learns a host-wide password. A new or unproven
+    /// account gets no usable password; a link to choose one is mailed.
+    Mailed,
+}
+
+/// Add a member to a coop, creating the user account if the email is new,
+/// on the word of the host's own tools ([`Vouch::Proven`]).
 pub async fn add_member(db: &Db, clock: &dyn Clock, coop: &Coop, new: NewMember) -> Result<Member> {
+    add_member_vouched(db, clock, coop, new, Vouch::Proven).await
+}
+
+/// Add a member as [`add_member`] does, vouched for by `vouch`.
+pub async fn add_member_vouched(
+    db: &Db,
+    clock: &dyn Clock,
+    coop: &Coop,
+    new: NewMember,
+    vouch: Vouch,
+) -> Result<Member> {
+    let hash = match (&new.password, vouch) {
+        (Some(p), Vouch::Proven) => {
+            check_password(p)?;
+            Some(hash_password(p).await?)
+        }
+        (Some(_), Vouch::Mailed) => {
+            return Err(Error::Invalid(
+                "a coop admin does not choose a member's password: leave out \"password\"; \
+                 a new account gets a mail with a link to choose one, an existing one keeps its own"
+                    .into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    let mut tx = db.begin_write().await?;
+    let member = add_member_in(&mut tx, clock.now_ms(), coop, new, hash, vouch).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+/// Add a member in the caller's transaction; `password_hash` is the
+/// argon2id hash of the password given (for [`Vouch::Proven`]).
+///
+/// An account whose address is proven keeps its password whatever is
+/// given. An unproven one (someone applied with this address and never
+/// confirmed) counts as no account: its password, chosen by whoever
+/// applied, is replaced and its sessions revoked.
+pub async fn add_member_in(
+    conn: &mut sqlx::AnyConnection,
+    now: i64,
+    coop: &Coop,
+    new: NewMember,
+    password_hash: Option<String>,
+    vouch: Vouch,
+) -> Result<Member> {
     let email = normalise_email(&new.email)?;
     check_roles(&new.roles)?;
     let display_name = new.display_name.trim().to_string();
@@ -316,22 +377,56 @@ pub async fn add_member(db: &Db, clock: &dyn Clock, coop: &Coop, new: NewMember)
             "display_name must be 1 to 200 characters".into(),
         ));
     }
-    let now = clock.now_ms();
-    let user_id = match find_user_id(db, &email).await? {
-        Some(id) => id,
-        None => {
-            let password = new.password.as_deref().ok_or_else(|| {
-                Error::Invalid(format!(
+    let account = email::account_in(conn, &email).await?;
+    let user_id = match account {
+        Some(a) if a.verified => a.id,
+        unproven => {
+            if vouch == Vouch::Proven && password_hash.is_none() {
+                return Err(Error::Invalid(format!(
                     "{email} has no account yet: give a password for it"
-                ))
-            })?;
-            create_user(db, clock, &email, &display_name, password, false).await?
+                )));
+            }
+            let id = match unproven {
+                Some(a) => {
+                    // Whoever applied named the account; the one adding
+                    // the person names them now.
+                    sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
+                        .bind(&display_name)
+                        .bind(a.id)
+                        .execute(&mut *conn)
+                        .await?;
+                    a.id
+                }
+                None => email::create_unverified_in(conn, &email, &display_name, now).await?,
+            };
+            match (vouch, &password_hash) {
+                (Vouch::Proven, Some(hash)) => email::claim_in(conn, id, hash, now).await?,
+                _ => {
+                    email::lock_in(conn, id, now).await?;
+                    let token =
+                        email::create_token_in(conn, id, email::Purpose::Welcome, None, None, now)
+                            .await?;
+                    crate::mail::queue_in(
+                        conn,
+                        Some(coop.id),
+                        &email,
+                        &crate::mail::Message::Welcome {
+                            token,
+                            coop: coop.slug.clone(),
+                            coop_name: coop.name.clone(),
+                        },
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            id
         }
     };
     let exists = sqlx::query("SELECT id FROM members WHERE coop_id = $1 AND user_id = $2")
         .bind(coop.id)
         .bind(user_id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(&mut *conn)
         .await?;
     if exists.is_some() {
         return Err(Error::Conflict(format!(
@@ -348,8 +443,13 @@ pub async fn add_member(db: &Db, clock: &dyn Clock, coop: &Coop, new: NewMember)
     .bind(new.roles.join(","))
     .bind(new.college.clone())
     .bind(now)
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *conn)
     .await?;
+    let display_name: String = sqlx::query("SELECT display_name FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .get(0);
     Ok(Member {
         id: row.get(0),
         user_id,
@@ -362,13 +462,16 @@ pub async fn add_member(db: &Db, clock: &dyn Clock, coop: &Coop, new: NewMember)
     })
 }
 
-/// The user id of an email's account on this host, if any.
+/// The user id of an email's account on this host, if there is one whose
+/// address is proven (an unproven one is bound to nobody yet).
 pub async fn find_user_id(db: &Db, email: &str) -> Result<Option<i64>> {
-    Ok(sqlx::query("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(|r| r.get(0)))
+    Ok(
+        sqlx::query("SELECT id FROM users WHERE email = $1 AND email_verified_at IS NOT NULL")
+            .bind(email)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|r| r.get(0)),
+    )
 }
 
 /// Check a password's strength: long enough to resist guessing.
@@ -384,7 +487,8 @@ pub fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// Create a user account (optionally a host operator).
+/// Create a user account (optionally a host operator), its address proven
+/// on the word of the caller: the host's own tools only.
 pub async fn create_user(
     db: &Db,
     clock: &dyn Clock,
@@ -395,36 +499,59 @@ pub async fn create_user(
 ) -> Result<i64> {
     let email = normalise_email(email)?;
     check_password(password)?;
-    if find_user_id(db, &email).await?.is_some() {
-        return Err(Error::Conflict(format!(
-            "an account for {email} already exists"
-        )));
-    }
     let hash = hash_password(password).await?;
-    let row = sqlx::query(
-        "INSERT INTO users (email, display_name, password_hash, is_operator, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(&email)
-    .bind(display_name)
-    .bind(hash)
-    .bind(i64::from(is_operator))
-    .bind(clock.now_ms())
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(row.get(0))
+    let now = clock.now_ms();
+    let mut tx = db.begin_write().await?;
+    let id = match email::account_in(&mut tx, &email).await? {
+        Some(a) if a.verified => {
+            return Err(Error::Conflict(format!(
+                "an account for {email} already exists"
+            )));
+        }
+        // Someone applied with this address and never proved it: the
+        // operator's word binds it now, with the operator's password.
+        Some(a) => {
+            email::claim_in(&mut tx, a.id, &hash, now).await?;
+            sqlx::query("UPDATE users SET display_name = $1, is_operator = $2 WHERE id = $3")
+                .bind(display_name)
+                .bind(i64::from(is_operator))
+                .bind(a.id)
+                .execute(&mut *tx)
+                .await?;
+            a.id
+        }
+        None => sqlx::query(
+            "INSERT INTO users (email, display_name, password_hash, is_operator, created_at, email_verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(&email)
+        .bind(display_name)
+        .bind(hash)
+        .bind(i64::from(is_operator))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0),
+    };
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Make an existing user a host operator.
 pub async fn set_operator(db: &Db, email: &str, is_operator: bool) -> Result<()> {
     let email = normalise_email(email)?;
-    let done = sqlx::query("UPDATE users SET is_operator = $1 WHERE email = $2")
-        .bind(i64::from(is_operator))
-        .bind(&email)
-        .execute(&db.pool)
-        .await?;
+    // Only a proven account: an unproven one may belong to whoever applied.
+    let done = sqlx::query(
+        "UPDATE users SET is_operator = $1 WHERE email = $2 AND email_verified_at IS NOT NULL",
+    )
+    .bind(i64::from(is_operator))
+    .bind(&email)
+    .execute(&db.pool)
+    .await?;
     if done.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("no account for {email}")));
+        return Err(Error::NotFound(format!(
+            "no confirmed account for {email}: give --password to create it"
+        )));
     }
     Ok(())
 }

@@ -355,6 +355,21 @@ pub async fn review(
         now,
     )
     .await?;
+    // The member also hears by mail (the decider reads it in the inbox).
+    crate::mail::queue_for_members_in(
+        &mut tx,
+        coop.id,
+        &[a.member],
+        &crate::mail::Message::AppealReviewed {
+            coop: coop.slug.clone(),
+            coop_name: coop.name.clone(),
+            appeal: id,
+            outcome: outcome.name().to_string(),
+            reason: reason.clone(),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     get(db, coop.id, id).await
 }

@@ -264,6 +264,22 @@ pub async fn deactivate(
         now,
     )
     .await?;
+    // And by mail: a removed or suspended member may not be looking at the
+    // inbox of a coop that just shut them out.
+    crate::mail::queue_for_members_in(
+        &mut tx,
+        coop.id,
+        &[member_id],
+        &crate::mail::Message::Deactivated {
+            coop: coop.slug.clone(),
+            coop_name: coop.name.clone(),
+            status: status.to_string(),
+            reason: reason.clone(),
+            appeal_until,
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     get(db, coop.id, decision, now).await
 }

@@ -140,6 +140,7 @@ fn login_page(
             (field("password", v.t("auth.password"), "password", "", None, true))
             div class="actions" { button type="submit" { (v.t("common.login")) } }
         }
+        p { a href="/forgot-password" { (v.t("account.forgot-link")) } }
     });
     Page::with_status(v, status, body).into_response()
 }

@@ -46,6 +46,7 @@ areas!(
     "generic",
     "mydata",
     "public",
+    "account",
 );
 
 type Catalog = HashMap<String, String>;

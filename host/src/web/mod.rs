@@ -24,6 +24,7 @@ mod mydata;
 mod pay;
 mod plugins;
 mod public;
+mod signup;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub fn router(app: Arc<App>, api: Router) -> Router {
         .merge(generic::routes())
         .merge(mydata::routes())
         .merge(public::routes())
+        .merge(signup::routes())
         .fallback(not_found)
         .with_state(web)
 }
