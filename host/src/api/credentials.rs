@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::credentials::{self, GivenKeys, IssueOptions, Issuer, KeyLookup, contexts, keys};
 use crate::error::Error;
@@ -87,12 +87,12 @@ async fn context(Path(file): Path<String>) -> ApiResult<Response> {
 
 async fn issue(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(options): Body<Option<IssueOptions>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     // Departed and suspended members keep their member id (with no role):
     // their history is theirs to carry.
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member_id = own_member(&actor)?;
     let base = public_url(&app)?;
     let credential = credentials::issue(

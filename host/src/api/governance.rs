@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::chain;
 use crate::error::Error;
@@ -79,7 +79,7 @@ fn id(text: &str) -> ApiResult<i64> {
 }
 
 async fn get_rules(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let (version, rules) = rules::current(&app.db, coop.id).await?;
     Ok(Json(json!({"version": version, "rules": rules})))
 }
@@ -96,7 +96,7 @@ async fn set_rules(
     t: Tenant,
     Body(b): Body<RulesBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let outcome = proposals::direct_change(
         &app,
         coop.id,
@@ -113,7 +113,7 @@ async fn set_rules(
 }
 
 async fn list_proposals(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     Ok(Json(
         json!({"proposals": proposals::list(&app.db, coop.id, 200).await?}),
     ))
@@ -124,7 +124,7 @@ async fn open_proposal(
     t: Tenant,
     Body(b): Body<NewProposal>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let p = proposals::open(&app.db, coop.id, member, &b, app.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!({"proposal": p}))))
@@ -135,7 +135,7 @@ async fn get_proposal(
     t: Tenant,
     Path((_, pid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
     let ballots = proposals::ballots(&app.db, p.id).await?;
     // The caller's own ballot: ballots stay secret while the vote is open,
@@ -162,7 +162,7 @@ async fn cast_vote(
     Path((_, pid)): Path<(String, String)>,
     Body(b): Body<VoteBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     own_member(&actor)?;
     let pid = id(&pid)?;
     proposals::vote(
@@ -185,7 +185,7 @@ async fn list_votes(
     t: Tenant,
     Path((_, pid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
     if p.status == "open" {
         return Err(Error::Conflict(format!(
@@ -216,7 +216,7 @@ async fn decisions(
     t: Tenant,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let entries = chain::list(
         &app.db,
@@ -230,15 +230,15 @@ async fn decisions(
 }
 
 async fn verify(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let v = chain::verify(&app.db, DECISIONS, coop.id).await?;
     Ok(Json(json!({"verification": v})))
 }
 
 /// The terms: the version in effect, pending versions (published, notice
 /// running) with their diffs, every version, and what the caller accepted.
-async fn get_terms(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn get_terms(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let now = app.clock.now_ms();
     let versions = terms::versions(&app.db, coop.id).await?;
     let current = terms::in_effect(&versions, now).cloned();
@@ -269,7 +269,7 @@ async fn publish_terms(
     t: Tenant,
     Body(b): Body<TermsBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let outcome = proposals::direct_change(
         &app,
         coop.id,
@@ -291,7 +291,7 @@ async fn accept_terms(
     t: Tenant,
     Path((_, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let version: i64 = version
         .parse()
@@ -374,10 +374,10 @@ fn member_id(text: &str) -> ApiResult<i64> {
 
 async fn status_history(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, member)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = member_id(&member)?;
     if actor.member_id != Some(member) && !actor.has_role("admin") && !actor.operator {
         return Err(Error::Forbidden(
@@ -406,11 +406,11 @@ struct StatusBody {
 /// member is told why and may appeal.
 async fn set_status(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, member)): Path<(String, String)>,
     Body(b): Body<StatusBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = member_id(&member)?;
     if actor.service_key.is_some() {
         return Err(Error::Forbidden(crate::moderation::AUTOMATED_REFUSAL.into()).into());
@@ -454,8 +454,8 @@ async fn set_status(
     ))
 }
 
-async fn my_shares(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_shares(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     Ok(Json(
         json!({"shares": membership::shares(&app.db, coop.id, member).await?}),
@@ -474,7 +474,7 @@ async fn buy_shares(
     t: Tenant,
     Body(b): Body<BuyShares>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let payment_ref = b.payment_ref.trim();
     if payment_ref.is_empty() || payment_ref.len() > 100 {
@@ -503,7 +503,7 @@ async fn stage_component(
     t: Tenant,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (_, _) = t.member()?;
+    let (_, _) = t.admin()?;
     if body.is_empty() {
         return Err(Error::BadRequest(
             "send the component's .wasm bytes as the request body".into(),

@@ -263,14 +263,41 @@ async fn scoped(app: &App, principal: &Principal, slug: &str) -> ApiResult<(Coop
 ///
 /// Extracted before the body, so a caller from another coop is refused
 /// (401/403) before anything about the request is looked at.
+///
+/// A `Tenant` is someone who may act in the coop: a suspended, removed or
+/// departed member is refused with 403 while it is extracted, before any
+/// body is read. The routes such members keep (their own data, appeal and
+/// money) take [`OwnData`] instead, so that choice is visible in each
+/// route's signature. [`Tenant::admin`] narrows to admins.
 pub struct Tenant {
     /// The coop.
     pub coop: Coop,
     /// The caller within it.
     pub actor: Actor,
+    /// The caller's membership status (`active`, `suspended`, `removed`
+    /// or `left`), for a person with a member row in the coop.
+    pub status: Option<String>,
 }
 
 impl FromRequestParts<Arc<App>> for Tenant {
+    type Rejection = ApiError;
+
+    /// Refuses a suspended, removed or departed member (403) here, before
+    /// the body is read: routes they keep take [`OwnData`] instead.
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
+        let OwnData(t) = OwnData::from_request_parts(parts, app).await?;
+        t.refuse_inactive()?;
+        Ok(t)
+    }
+}
+
+/// The coop and caller of a route about the caller's own data, appeal or
+/// money, which a suspended, removed or departed member keeps (their
+/// export, statements, wallet, payouts, consents, ratings, credential,
+/// deactivations and appeal). Every other coop route takes [`Tenant`].
+pub struct OwnData(pub Tenant);
+
+impl FromRequestParts<Arc<App>> for OwnData {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
@@ -284,13 +311,63 @@ impl FromRequestParts<Arc<App>> for Tenant {
             .map(|(_, v)| v.to_string())
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("route has no {{coop}} segment")))?;
         let (coop, actor) = scoped(app, &principal, &slug).await?;
-        Ok(Tenant { coop, actor })
+        let status = match actor.member_id {
+            Some(m) => identity::member_status(&app.db, coop.id, m).await?,
+            None => None,
+        };
+        Ok(OwnData(Tenant {
+            coop,
+            actor,
+            status,
+        }))
+    }
+}
+
+impl OwnData {
+    /// Any member of the coop whatever their status, a service key, or the
+    /// host operator. Routes about oneself then take the member id with
+    /// [`own_member`].
+    pub fn own_data(self) -> ApiResult<(Coop, Actor)> {
+        self.0.any_member()
     }
 }
 
 impl Tenant {
-    /// A member of the coop (any role), a service key, or the host operator.
-    fn member(self) -> ApiResult<(Coop, Actor)> {
+    /// Whether the caller may act in the coop: an active member, a
+    /// service key, or the host operator (who acts as such even where
+    /// they are also a deactivated member).
+    pub fn is_active(&self) -> bool {
+        let a = &self.actor;
+        match self.status.as_deref() {
+            Some(status) => status == "active" || a.operator,
+            None => a.service_key.is_some() || a.operator,
+        }
+    }
+
+    /// 403 for a member who is not active, naming their status and what
+    /// they keep.
+    fn refuse_inactive(&self) -> ApiResult<()> {
+        match self.status.as_deref() {
+            Some(status) if !self.is_active() => Err(Error::Forbidden(format!(
+                "your membership of {} is {status}: you keep your own data (export, statements, \
+                 wallet, payouts, consents, ratings, credential), your appeal and your money, \
+                 but cannot act in the coop",
+                self.coop.slug
+            ))
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Someone acting in the coop: an active member (any role), a service
+    /// key, or the host operator. (The extractor already refused the
+    /// others; checked again so a `Tenant` built otherwise cannot slip.)
+    pub fn active_member(self) -> ApiResult<(Coop, Actor)> {
+        self.refuse_inactive()?;
+        self.any_member()
+    }
+
+    fn any_member(self) -> ApiResult<(Coop, Actor)> {
         let a = &self.actor;
         if a.member_id.is_none() && a.service_key.is_none() && !a.operator {
             return Err(Error::Unauthenticated(format!(
@@ -302,9 +379,9 @@ impl Tenant {
         Ok((self.coop, self.actor))
     }
 
-    /// An admin of the coop, or the host operator.
-    fn admin(self) -> ApiResult<(Coop, Actor)> {
-        let (coop, actor) = self.member()?;
+    /// An active admin of the coop, or the host operator.
+    pub fn admin(self) -> ApiResult<(Coop, Actor)> {
+        let (coop, actor) = self.active_member()?;
         if !actor.has_role("admin") && !actor.operator {
             return Err(
                 Error::Forbidden(format!("only admins of {} may do this", coop.slug)).into(),
@@ -334,7 +411,7 @@ async fn get_limits(
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
     Ok(Json(
@@ -477,15 +554,18 @@ async fn create_coop(
     Ok((StatusCode::CREATED, Json(coop)))
 }
 
-async fn get_coop(t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+/// The coop and the caller's place in it; deactivated members see it too
+/// (their status, no roles), so their pages can show what they keep.
+async fn get_coop(t: OwnData) -> ApiResult<Json<Value>> {
+    let status = t.0.status.clone();
+    let (coop, actor) = t.own_data()?;
     Ok(Json(
-        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id}}),
+        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id, "status": status}}),
     ))
 }
 
 async fn list_members(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let members = identity::list_members(&app.db, coop.id).await?;
     Ok(Json(json!({"members": members})))
 }
@@ -495,7 +575,7 @@ async fn get_member(
     t: Tenant,
     Path((_, member)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let id: i64 = member
         .parse()
         .map_err(|_| Error::BadRequest(format!("member id {member:?} is not a number")))?;
@@ -559,7 +639,7 @@ async fn revoke_api_key(
 }
 
 async fn list_plugins(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     Ok(Json(
         json!({"plugins": plugins::list(&app.db, coop.id).await?}),
     ))
@@ -570,7 +650,7 @@ async fn get_plugin(
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
     let requested = plugins::requested_capabilities(&loaded.inspection.imports);
@@ -589,7 +669,7 @@ async fn get_config(
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
     Ok(Json(
@@ -651,7 +731,7 @@ async fn set_config(
 }
 
 async fn list_interfaces(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let mut out = Vec::new();
     for installed in plugins::list(&app.db, coop.id).await? {
         let loaded = app.plugin(installed.id).await?;
@@ -673,10 +753,10 @@ struct InboxQuery {
 
 async fn notifications(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     query: Result<axum::extract::Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let list = match actor.member_id {
@@ -705,10 +785,10 @@ struct MarkRead {
 
 async fn mark_notifications_read(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(b): Body<MarkRead>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let marked = events::mark_read(
         &app.db,
@@ -744,7 +824,7 @@ async fn notification_stream(
     >,
 > {
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
@@ -820,22 +900,24 @@ async fn start_shift(
     State(app): State<Arc<App>>,
     t: Tenant,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = own_worker(&actor)?;
     let shift = shifts::start(&app.db, coop.id, id, app.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!({"shift": shift}))))
 }
 
-async fn end_shift(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
-    let id = own_worker(&actor)?;
+/// Ending one's own shift needs no role: a worker suspended while on shift
+/// still closes it (it only stops the clock their pay is counted on).
+async fn end_shift(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
+    let id = own_member(&actor)?;
     let shift = shifts::end(&app.db, coop.id, id, app.clock.now_ms()).await?;
     let ms = shift.on_shift_ms(app.clock.now_ms());
     Ok(Json(json!({"shift": shift, "on_shift_ms": ms})))
 }
 
-async fn current_shift(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn current_shift(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let id = own_member(&actor)?;
     let now = app.clock.now_ms();
     let shift = shifts::current(&app.db, coop.id, id).await?;
@@ -853,10 +935,10 @@ struct ShiftQuery {
 
 async fn list_shifts(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     query: Result<axum::extract::Query<ShiftQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let member = match q.member {
@@ -884,8 +966,8 @@ async fn list_shifts(
     ))
 }
 
-async fn get_worker_status(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn get_worker_status(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let id = own_member(&actor)?;
     Ok(Json(
         json!({"worker_status": shifts::status(&app.db, coop.id, id).await?}),
@@ -897,7 +979,7 @@ async fn set_worker_status(
     t: Tenant,
     Body(status): Body<shifts::WorkerStatus>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = own_member(&actor)?;
     shifts::set_status(&app.db, coop.id, id, &status).await?;
     Ok(Json(json!({"worker_status": status})))
@@ -911,7 +993,7 @@ async fn list_jobs(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Val
 }
 
 async fn list_split(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let history = policies::split_history(&app.db, coop.id).await?;
     let current = policies::split_in_effect(&app.db, coop.id, app.clock.now_ms()).await?;
     Ok(Json(json!({"in_effect": current, "history": history})))
@@ -956,7 +1038,7 @@ async fn set_split(
 }
 
 async fn list_floor(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     Ok(Json(
         json!({"history": policies::floor_history(&app.db, coop.id).await?}),
     ))
@@ -985,12 +1067,35 @@ async fn set_floor(
 
 async fn call(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    OwnData(t): OwnData,
     Path((_, package, interface, function)): Path<(String, String, String, String)>,
     Body(args): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = (t.coop, t.actor);
+    // A suspended, removed or departed member calls as nobody in
+    // particular: the plugin sees no member id (and they hold no role), so
+    // only functions open to anyone answer them.
+    let inactive = t.status.clone().filter(|_| !t.is_active());
+    let actor = match inactive {
+        None => t.actor,
+        Some(_) => Actor {
+            operator: t.actor.operator,
+            ..Actor::anonymous(t.coop.id)
+        },
+    };
+    let coop = t.coop;
     let iface = format!("{package}/{interface}");
-    let result = app.call(&coop, actor, &iface, &function, &args).await?;
-    Ok(Json(json!({"result": result})))
+    match app.call(&coop, actor, &iface, &function, &args).await {
+        Ok(result) => Ok(Json(json!({"result": result}))),
+        Err(crate::app::CallFailure::Service(Error::Unauthenticated(_)))
+            if let Some(status) = inactive =>
+        {
+            Err(Error::Forbidden(format!(
+                "your membership of {} is {status}: you may call only the functions open to \
+                 anyone, and {package}/{interface}.{function} is not",
+                coop.slug
+            ))
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
