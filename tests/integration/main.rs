@@ -21,6 +21,7 @@ mod payouts;
 mod policies;
 mod runtime;
 mod scheduler;
+mod sec_grants;
 mod sec_members;
 mod shift_board;
 mod shifts;

@@ -14,11 +14,11 @@ use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::chain;
 use crate::error::Error;
-use crate::governance::membership;
 use crate::governance::proposals::{self, Change, DECISIONS, NewProposal};
 use crate::governance::rules::{self, Rules};
 use crate::governance::tally::Choice;
 use crate::governance::terms;
+use crate::governance::{grants, membership};
 use crate::identity;
 
 /// The governance routes, merged into the API router.
@@ -306,7 +306,17 @@ async fn invite(
     Body(b): Body<membership::NewInvitation>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
-    let (req, token) = membership::invite(&app.db, coop.id, &actor, &b, app.clock.now_ms()).await?;
+    let now = app.clock.now_ms();
+    // `invite` checks the roles like grant-role; the grant is recorded here.
+    let (req, token) = membership::invite(&app.db, coop.id, &actor, &b, now).await?;
+    grants::record(
+        &app.db,
+        coop.id,
+        &actor,
+        json!({"invitation": req.id, "roles": req.roles, "college": req.college}),
+        now,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"invitation": req, "token": token})),
@@ -356,7 +366,23 @@ async fn decide_application(
             return Err(Error::BadRequest(format!("{other:?} is not approve or reject")).into());
         }
     };
-    let req = membership::decide(&app.db, &*app.clock, &coop, id(&rid)?, approve, &actor).await?;
+    let rid = id(&rid)?;
+    if approve {
+        let pending = membership::get(&app.db, coop.id, rid).await?;
+        grants::check(&app.db, coop.id, &actor, &pending.roles).await?;
+    }
+    let req = membership::decide(&app.db, &*app.clock, &coop, rid, approve, &actor).await?;
+    if approve {
+        grants::record(
+            &app.db,
+            coop.id,
+            &actor,
+            json!({"application": req.id, "member_added": req.member_id, "roles": req.roles,
+                "college": req.college}),
+            app.clock.now_ms(),
+        )
+        .await?;
+    }
     Ok(Json(json!({"request": req})))
 }
 

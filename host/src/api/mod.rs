@@ -29,8 +29,8 @@ pub use openapi::{HOST_ROUTES, RouteDoc};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::governance::proposals;
 use crate::governance::rules::Kind;
+use crate::governance::{grants, proposals};
 use crate::identity::{self, Actor, Coop, Principal};
 use crate::ledger::policies;
 use crate::{events, plugins, shifts};
@@ -592,15 +592,12 @@ async fn add_member(
     let (coop, actor) = t.admin()?;
     // Roles beyond plain membership are governed like grant-role; the
     // addition is recorded either way.
-    if b.roles.iter().any(|r| r != "member") {
-        proposals::direct_allowed(&app.db, coop.id, &actor, Kind::GrantRole).await?;
-    }
+    grants::check(&app.db, coop.id, &actor, &b.roles).await?;
     let m = identity::add_member(&app.db, &*app.clock, &coop, b).await?;
-    proposals::record_direct(
+    grants::record(
         &app.db,
         coop.id,
         &actor,
-        Kind::GrantRole,
         json!({"member_added": m.id, "roles": m.roles, "college": m.college}),
         app.clock.now_ms(),
     )
@@ -620,8 +617,20 @@ async fn create_api_key(
     t: Tenant,
     Body(b): Body<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, _) = t.admin()?;
+    let (coop, actor) = t.admin()?;
+    // A service key's role is a grant like any other (an `admin` key
+    // acts as an admin), so it is governed and recorded like grant-role.
+    let roles = [b.role.clone()];
+    grants::check(&app.db, coop.id, &actor, &roles).await?;
     let key = identity::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role).await?;
+    grants::record(
+        &app.db,
+        coop.id,
+        &actor,
+        json!({"api_key": key.id, "name": key.name, "roles": roles}),
+        app.clock.now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"api_key": key}))))
 }
 
