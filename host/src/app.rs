@@ -193,6 +193,7 @@ impl App {
         if now.saturating_sub(last) >= RECURRING_CHECK_MS || now < last {
             crate::payments::jobs::ensure_recurring(&self.db, now).await?;
             crate::throttle::purge(&self.db, now).await?;
+            crate::plugins::staging::purge(&self.db, now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }

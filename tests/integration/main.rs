@@ -23,6 +23,7 @@ mod runtime;
 mod scheduler;
 mod sec_grants;
 mod sec_members;
+mod sec_uploads;
 mod shift_board;
 mod shifts;
 mod throttle;

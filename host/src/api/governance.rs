@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, OwnData, Tenant, own_member};
+use super::{ApiError, ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::chain;
 use crate::error::Error;
@@ -20,6 +20,7 @@ use crate::governance::tally::Choice;
 use crate::governance::terms;
 use crate::governance::{grants, membership};
 use crate::identity;
+use crate::plugins::staging;
 
 /// The governance routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -63,8 +64,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         )
         .route(
             "/v1/coops/{coop}/components",
-            axum::routing::post(stage_component)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+            axum::routing::post(stage_component),
         )
         .route("/v1/coops/{coop}/decisions", get(decisions))
         .route("/v1/coops/{coop}/decisions/verify", get(verify))
@@ -524,12 +524,61 @@ async fn buy_shares(
 /// Stage a component (the raw `.wasm` as the body) so a `plugin` proposal
 /// can name it by SHA-256: it is inspected (a body that is not a component
 /// is refused) and stored; nothing is installed.
+///
+/// For the coop's admins (people, the operator, or API keys with the admin
+/// role, which a deployment pipeline uses; granting one is itself a
+/// recorded grant-role decision). The caller is checked, and the coop's
+/// staging quota, before a byte of the body is read: the body is taken
+/// unread and read here only up to what the caller may stage.
 async fn stage_component(
     State(app): State<Arc<App>>,
     t: Tenant,
-    body: axum::body::Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (_, _) = t.admin()?;
+    let (coop, actor) = t.admin()?;
+    let used = staging::usage(&app.db, coop.id).await?;
+    let room = staging::room(used, MAX_COMPONENT_BYTES as i64).map_err(quota_error)?;
+    let too_big = |declared: Option<u64>| {
+        if room < MAX_COMPONENT_BYTES as i64 {
+            quota_error(staging::QuotaHit::Bytes {
+                used: used.bytes,
+                max: staging::MAX_STAGED_BYTES_PER_COOP,
+                days: staging::STAGED_RETENTION_MS / (24 * 3_600_000),
+            })
+        } else {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!(
+                    "the component is larger than {MAX_COMPONENT_BYTES} bytes{}",
+                    declared.map_or(String::new(), |d| format!(" ({d} declared)"))
+                ),
+            )
+        }
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|d| d > room as u64) {
+        return Err(too_big(declared));
+    }
+    let body = axum::body::to_bytes(body, room as usize)
+        .await
+        .map_err(|e| {
+            let length_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if length_limit {
+                too_big(None)
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    format!("cannot read request body: {e}"),
+                )
+            }
+        })?;
     if body.is_empty() {
         return Err(Error::BadRequest(
             "send the component's .wasm bytes as the request body".into(),
@@ -548,17 +597,19 @@ async fn stage_component(
         inspection.map_err(|e| Error::Invalid(format!("not a usable component: {e}")))?;
     let sha = crate::plugins::sha256_hex(&bytes);
     let size = bytes.len();
-    sqlx::query(
-        "INSERT INTO components (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (sha256) DO NOTHING",
+    staging::record(
+        &app.db,
+        coop.id,
+        &sha,
+        bytes,
+        actor.member_id,
+        app.clock.now_ms(),
     )
-    .bind(&sha)
-    .bind(bytes)
-    .bind(size as i64)
-    .bind(app.clock.now_ms())
-    .execute(&app.db.pool)
     .await
-    .map_err(Error::from)?;
+    .map_err(|r| match r {
+        staging::Refusal::Quota(q) => quota_error(q),
+        staging::Refusal::Failed(e) => e.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -568,4 +619,13 @@ async fn stage_component(
             "exports": inspection.exports.iter().map(|e| &e.name).collect::<Vec<_>>(),
         })),
     ))
+}
+
+/// A staging quota hit: 409, each quota with its own code.
+fn quota_error(q: staging::QuotaHit) -> ApiError {
+    let code = match q {
+        staging::QuotaHit::Count { .. } => "staged-count-quota",
+        staging::QuotaHit::Bytes { .. } => "staged-bytes-quota",
+    };
+    ApiError::new(StatusCode::CONFLICT, code, q.to_string())
 }

@@ -184,11 +184,9 @@ impl Change {
                 grants,
                 ..
             } => {
-                let staged = sqlx::query("SELECT 1 FROM components WHERE sha256 = $1")
-                    .bind(sha256)
-                    .fetch_optional(&db.pool)
-                    .await?;
-                if staged.is_none() {
+                // Staged by this coop (or installed in it before): a coop
+                // cannot install what another coop uploaded by its hash.
+                if !plugins::staging::available_to(db, coop_id, sha256).await? {
                     return Err(Error::Invalid(format!(
                         "no staged component {sha256}: upload it first (POST /v1/coops/{{coop}}/components)"
                     )));
