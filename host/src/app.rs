@@ -66,6 +66,11 @@ pub struct App {
     /// believed (`--trusted-proxy`); from anyone else it is ignored, or
     /// any client could pick the address it is throttled under.
     trusted_proxies: RwLock<Vec<std::net::IpAddr>>,
+    /// Where credential verification may fetch an issuer's keys.
+    fetch_policy: RwLock<crate::credentials::fetch::FetchPolicy>,
+    /// The bearer token Prometheus sends for `/metrics`, hashed (none: only
+    /// the host operator reads metrics).
+    metrics_token: RwLock<Option<String>>,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -95,6 +100,8 @@ impl App {
             audit,
             audit_db,
             trusted_proxies: RwLock::new(Vec::new()),
+            fetch_policy: RwLock::new(Default::default()),
+            metrics_token: RwLock::new(None),
         }))
     }
 
@@ -108,6 +115,40 @@ impl App {
     /// Name the reverse proxies whose `X-Forwarded-For` header is believed.
     pub fn set_trusted_proxies(&self, proxies: Vec<std::net::IpAddr>) {
         *self.trusted_proxies.write().expect("proxies poisoned") = proxies;
+    }
+
+    /// Let credential verification fetch from these addresses although
+    /// they are not public or not on port 80 (`serve --allow-fetch-from`).
+    pub fn allow_fetch_from(&self, addrs: Vec<std::net::SocketAddr>) {
+        self.fetch_policy
+            .write()
+            .expect("fetch policy poisoned")
+            .allowed = addrs;
+    }
+
+    /// Where credential verification may fetch an issuer's keys.
+    pub fn fetch_policy(&self) -> crate::credentials::fetch::FetchPolicy {
+        self.fetch_policy
+            .read()
+            .expect("fetch policy poisoned")
+            .clone()
+    }
+
+    /// Let Prometheus read `/metrics` with this bearer token
+    /// (`serve --metrics-token`); `None`: only the host operator may.
+    pub fn set_metrics_token(&self, token: Option<&str>) {
+        *self.metrics_token.write().expect("metrics token poisoned") =
+            token.map(crate::identity::hash_token);
+    }
+
+    /// Whether `token` is the metrics token (compared as SHA-256 hashes,
+    /// so how long the comparison takes says nothing about the token).
+    pub fn is_metrics_token(&self, token: &str) -> bool {
+        self.metrics_token
+            .read()
+            .expect("metrics token poisoned")
+            .as_deref()
+            .is_some_and(|h| h == crate::identity::hash_token(token))
     }
 
     /// The client's address (see [`client_ip_behind`]) under this host's

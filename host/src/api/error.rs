@@ -30,6 +30,14 @@ impl ApiError {
             retry_after: None,
         }
     }
+
+    /// The same error with a `Retry-After` of `secs` seconds.
+    pub fn retry_after(self, secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(secs),
+            ..self
+        }
+    }
 }
 
 impl From<Error> for ApiError {

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+pub use credentials::VERIFY_PER_IP;
 pub use error::ApiError;
 pub use openapi::{HOST_ROUTES, RouteDoc};
 

@@ -45,6 +45,9 @@ struct SettingsArgs {
     database_url: Option<String>,
 }
 
+/// Shortest `--metrics-token`: long enough that guessing it is hopeless.
+pub const MIN_METRICS_TOKEN: usize = 32;
+
 /// How `coophost serve` runs.
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
@@ -68,6 +71,21 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// An address (IP:PORT) credential verification may fetch an issuer's
+    /// keys from although it is not public or not port 80, such as another
+    /// host of a federation on a private network (repeat, or
+    /// comma-separate in the environment). Others are refused.
+    #[arg(
+        long = "allow-fetch-from",
+        env = "COOPHOST_ALLOW_FETCH_FROM",
+        value_delimiter = ',',
+        value_name = "IP:PORT"
+    )]
+    allow_fetch_from: Vec<SocketAddr>,
+    /// A bearer token Prometheus may read /metrics with (at least 32
+    /// characters); without it only the host operator's login may.
+    #[arg(long, env = "COOPHOST_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -719,7 +737,17 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         public_url,
         demo,
         trusted_proxies,
+        allow_fetch_from,
+        metrics_token,
     } = args;
+    if metrics_token
+        .as_ref()
+        .is_some_and(|t| t.len() < MIN_METRICS_TOKEN)
+    {
+        bail!(
+            "--metrics-token must be at least {MIN_METRICS_TOKEN} characters: generate one with `openssl rand -hex 32`"
+        );
+    }
     let started = Instant::now();
     let listen = listen
         .or(settings.listen_from_file)
@@ -754,6 +782,8 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     }
     app.set_public_url(&public_url);
     app.set_trusted_proxies(trusted_proxies);
+    app.allow_fetch_from(allow_fetch_from);
+    app.set_metrics_token(metrics_token.as_deref());
     app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",
