@@ -74,6 +74,7 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/v1/me", get(me))
         .route("/v1/coops", get(list_coops).post(create_coop))
         .route("/v1/coops/{coop}", get(get_coop))
+        .route("/v1/coops/{coop}/openapi.json", get(coop_openapi_json))
         .route(
             "/v1/coops/{coop}/members",
             get(list_members).post(add_member),
@@ -400,11 +401,43 @@ async fn healthz(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"status": "ok"})))
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> ([(header::HeaderName, &'static str); 1], String) {
-    (
+/// Prometheus metrics, which name every coop and plugin: for the host
+/// operator (their login) or a scraper holding the metrics token
+/// (`serve --metrics-token`).
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<([(header::HeaderName, &'static str); 1], String)> {
+    let refuse = || {
+        Error::Unauthenticated(
+            "metrics are for the host operator: log in as the operator, or send the metrics \
+             token set with serve --metrics-token (Authorization: Bearer ...)"
+                .into(),
+        )
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(refuse)?;
+    if !app.is_metrics_token(token) {
+        match identity::authenticate(&app.db, &*app.clock, token).await {
+            Ok(Principal::User {
+                is_operator: true, ..
+            }) => {}
+            Ok(_) => {
+                return Err(
+                    Error::Forbidden("metrics are for the host operator only".into()).into(),
+                );
+            }
+            Err(_) => return Err(refuse().into()),
+        }
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render() + &app.audit.render_metrics(),
-    )
+    ))
 }
 
 async fn get_limits(
@@ -464,8 +497,17 @@ async fn plugin_member(
     Ok(Json(json!({"pseudonym": pseudonym, "member": member})))
 }
 
-async fn openapi_json(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
-    Ok(Json(openapi::document(&app).await?))
+/// The public document: host routes only, so it reveals no coop and no
+/// plugin.
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::host_document())
+}
+
+/// The coop's own document, with the interfaces it serves, for its
+/// members.
+async fn coop_openapi_json(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.active_member()?;
+    Ok(Json(openapi::coop_document(&app, coop.id).await?))
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,7 @@
-//! `GET /openapi.json`: the host's routes, plus one route per function of
-//! every installed interface, its schemas generated from the WIT types.
+//! The OpenAPI documents: `GET /openapi.json`, public, the host's routes
+//! only (it names no coop and no plugin); `GET /v1/coops/{coop}/openapi.json`,
+//! for the coop's members, adds one route per function of every interface
+//! the coop has bound, its schemas generated from the WIT types.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::app::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One documented host route.
 pub struct RouteDoc {
@@ -33,14 +35,14 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/openapi.json",
-        summary: "This document",
+        summary: "This document: the host's routes (a coop's interfaces are in its own document)",
         access: "anyone",
     },
     RouteDoc {
         method: "get",
         path: "/metrics",
         summary: "Prometheus metrics: calls, durations, limit hits, compile cache",
-        access: "anyone",
+        access: "the host operator, or Prometheus with the metrics token (serve --metrics-token)",
     },
     RouteDoc {
         method: "post",
@@ -77,6 +79,12 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
         path: "/v1/coops/{coop}",
         summary: "A coop and the caller's roles in it",
         access: "members, whatever their status (a deactivated member sees their status and no role)",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/coops/{coop}/openapi.json",
+        summary: "The coop's OpenAPI document: the host's routes and the interfaces the coop serves, with schemas from their WIT types",
+        access: "active members",
     },
     RouteDoc {
         method: "get",
@@ -719,9 +727,9 @@ fn errors() -> Value {
     json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
-/// The OpenAPI 3.1 document for this host and the interfaces installed in
-/// any of its coops.
-pub async fn document(app: &App) -> Result<Value> {
+/// The public OpenAPI 3.1 document: the host's own routes only, the same
+/// on every host, naming no coop and no plugin.
+pub fn host_document() -> Value {
     let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for r in HOST_ROUTES {
         let mut op = json!({
@@ -741,10 +749,37 @@ pub async fn document(app: &App) -> Result<Value> {
             .or_default()
             .insert(r.method.into(), op);
     }
-    // One concrete route per function of every interface bound anywhere.
-    let rows = sqlx::query("SELECT DISTINCT plugin_id FROM bindings ORDER BY plugin_id")
-        .fetch_all(&app.db.pool)
-        .await?;
+    wrap(paths)
+}
+
+fn wrap(paths: BTreeMap<String, serde_json::Map<String, Value>>) -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "coophost", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "A shared host for cooperative platforms. Authenticate with `Authorization: Bearer <token or API key>`."},
+        "components": {
+            "schemas": {"Error": error_schema()},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        },
+        "security": [{"bearer": []}, {}],
+        "paths": paths,
+    })
+}
+
+/// One coop's OpenAPI 3.1 document, for its members: the host's routes
+/// plus one route per function of every interface the coop has bound,
+/// its schemas generated from the WIT types.
+pub async fn coop_document(app: &App, coop_id: i64) -> Result<Value> {
+    let mut doc = host_document();
+    let mut paths: BTreeMap<String, serde_json::Map<String, Value>> =
+        serde_json::from_value(doc["paths"].take()).map_err(|e| Error::Internal(e.into()))?;
+    // One concrete route per function of every interface the coop bound.
+    let rows = sqlx::query(
+        "SELECT DISTINCT plugin_id FROM bindings WHERE coop_id = $1 ORDER BY plugin_id",
+    )
+    .bind(coop_id)
+    .fetch_all(&app.db.pool)
+    .await?;
     for row in rows {
         let plugin = app.plugin(row.get(0)).await?;
         for e in &plugin.inspection.exports {
@@ -770,15 +805,6 @@ pub async fn document(app: &App) -> Result<Value> {
             }
         }
     }
-    Ok(json!({
-        "openapi": "3.1.0",
-        "info": {"title": "coophost", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "A shared host for cooperative platforms. Authenticate with `Authorization: Bearer <token or API key>`."},
-        "components": {
-            "schemas": {"Error": error_schema()},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
-        },
-        "security": [{"bearer": []}, {}],
-        "paths": paths,
-    }))
+    doc["paths"] = serde_json::to_value(paths).map_err(|e| Error::Internal(e.into()))?;
+    Ok(doc)
 }
