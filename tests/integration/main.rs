@@ -21,6 +21,7 @@ mod payouts;
 mod policies;
 mod runtime;
 mod scheduler;
+mod sec_erasure;
 mod sec_exposure;
 mod sec_fetch;
 mod sec_grants;
