@@ -26,6 +26,7 @@ mod sec_exposure;
 mod sec_fetch;
 mod sec_grants;
 mod sec_members;
+mod sec_stream;
 mod sec_uploads;
 mod shift_board;
 mod shifts;

@@ -862,12 +862,50 @@ struct StreamQuery {
     after: Option<i64>,
 }
 
+/// How often an open notification stream checks, on the host's clock,
+/// that its session is still valid (not logged out or expired) and its
+/// member still active; it also checks before delivering anything new.
+/// A stream that fails the check ends; the client's reconnection then
+/// meets the usual authentication.
+pub const STREAM_RECHECK_MS: i64 = 30_000;
+
+/// An open notification stream.
+struct LiveInbox {
+    app: Arc<App>,
+    token: String,
+    coop: i64,
+    member: i64,
+    last: i64,
+    queue: std::collections::VecDeque<events::Event>,
+    checked_ms: i64,
+}
+
+impl LiveInbox {
+    /// Whether the stream may go on: the session still authenticates to a
+    /// person who is still an active member of the coop. Any failure,
+    /// a database error included, ends the stream (the client reconnects).
+    async fn still_allowed(&mut self) -> bool {
+        self.checked_ms = self.app.clock.now_ms();
+        let session = identity::authenticate(&self.app.db, &*self.app.clock, &self.token).await;
+        if !matches!(session, Ok(Principal::User { .. })) {
+            return false;
+        }
+        matches!(
+            identity::member_status(&self.app.db, self.coop, self.member).await,
+            Ok(Some(status)) if status == "active"
+        )
+    }
+}
+
 /// Server-sent events: every new notification of the caller as it
 /// arrives (`event: notification`, `id:` its id, so a client resumes with
-/// `?after=` or `Last-Event-ID`).
+/// `?after=` or `Last-Event-ID`). The stream ends when the session is
+/// logged out or expires, or the member stops being active (checked every
+/// [`STREAM_RECHECK_MS`] and before anything new is delivered).
 async fn notification_stream(
     State(app): State<Arc<App>>,
     t: Tenant,
+    Auth(_, token): Auth,
     headers: axum::http::HeaderMap,
     query: Result<axum::extract::Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<
@@ -878,6 +916,7 @@ async fn notification_stream(
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
     let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
+    let token = token.ok_or_else(|| Error::Unauthenticated("log in first".into()))?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let resume = headers
@@ -891,39 +930,47 @@ async fn notification_stream(
             .first()
             .map_or(0, |n| n.event.id),
     };
-    let db = app.db.clone();
-    let state = (
-        db,
-        coop.id,
+    let state = LiveInbox {
+        checked_ms: app.clock.now_ms(),
+        app,
+        token,
+        coop: coop.id,
         member,
-        start,
-        std::collections::VecDeque::new(),
-    );
-    let stream = futures_util::stream::unfold(
-        state,
-        |(db, coop, member, mut last, mut queue)| async move {
-            loop {
-                if let Some(e) = queue.pop_front() {
-                    let e: events::Event = e;
-                    last = e.id;
-                    let data = serde_json::to_string(&e).unwrap_or_default();
-                    let sse = SseEvent::default()
-                        .event("notification")
-                        .id(e.id.to_string())
-                        .data(data);
-                    return Some((Ok(sse), (db, coop, member, last, queue)));
-                }
-                match events::inbox_after(&db, coop, member, last, 100).await {
-                    Ok(list) if !list.is_empty() => queue.extend(list),
-                    Ok(_) => tokio::time::sleep(INBOX_POLL).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "inbox stream read failed");
-                        tokio::time::sleep(INBOX_POLL * 4).await;
+        last: start,
+        queue: std::collections::VecDeque::new(),
+    };
+    let stream = futures_util::stream::unfold(state, |mut live| async move {
+        loop {
+            if let Some(e) = live.queue.pop_front() {
+                live.last = e.id;
+                let data = serde_json::to_string(&e).unwrap_or_default();
+                let sse = SseEvent::default()
+                    .event("notification")
+                    .id(e.id.to_string())
+                    .data(data);
+                return Some((Ok(sse), live));
+            }
+            match events::inbox_after(&live.app.db, live.coop, live.member, live.last, 100).await {
+                Ok(list) if !list.is_empty() => {
+                    if !live.still_allowed().await {
+                        return None;
                     }
+                    live.queue.extend(list);
+                }
+                Ok(_) => tokio::time::sleep(INBOX_POLL).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox stream read failed");
+                    tokio::time::sleep(INBOX_POLL * 4).await;
                 }
             }
-        },
-    );
+            let now = live.app.clock.now_ms();
+            if (now - live.checked_ms >= STREAM_RECHECK_MS || now < live.checked_ms)
+                && !live.still_allowed().await
+            {
+                return None;
+            }
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
