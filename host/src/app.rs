@@ -118,6 +118,11 @@ pub struct App {
     /// Each coop's cap on plugin calls in flight (its share of the pool),
     /// made when one of its plugins is first loaded.
     instance_gates: RwLock<HashMap<i64, InstanceGate>>,
+    /// Where credential verification may fetch an issuer's keys.
+    fetch_policy: RwLock<crate::credentials::fetch::FetchPolicy>,
+    /// The bearer token Prometheus sends for `/metrics`, hashed (none: only
+    /// the host operator reads metrics).
+    metrics_token: RwLock<Option<String>>,
 }
 
 /// How long a binding read from the database is reused without looking
@@ -150,6 +155,8 @@ impl App {
             require_operator_second_factor: std::sync::atomic::AtomicBool::new(false),
             call_memory: HostBudget::new(runtime::limits::DEFAULT_HOST_CALL_BYTES),
             instance_gates: RwLock::new(HashMap::new()),
+            fetch_policy: RwLock::new(Default::default()),
+            metrics_token: RwLock::new(None),
         }))
     }
 
@@ -178,6 +185,40 @@ impl App {
     /// Name the reverse proxies whose `X-Forwarded-For` header is believed.
     pub fn set_trusted_proxies(&self, proxies: Vec<std::net::IpAddr>) {
         *self.trusted_proxies.write().expect("proxies poisoned") = proxies;
+    }
+
+    /// Let credential verification fetch from these addresses although
+    /// they are not public or not on port 80 (`serve --allow-fetch-from`).
+    pub fn allow_fetch_from(&self, addrs: Vec<std::net::SocketAddr>) {
+        self.fetch_policy
+            .write()
+            .expect("fetch policy poisoned")
+            .allowed = addrs;
+    }
+
+    /// Where credential verification may fetch an issuer's keys.
+    pub fn fetch_policy(&self) -> crate::credentials::fetch::FetchPolicy {
+        self.fetch_policy
+            .read()
+            .expect("fetch policy poisoned")
+            .clone()
+    }
+
+    /// Let Prometheus read `/metrics` with this bearer token
+    /// (`serve --metrics-token`); `None`: only the host operator may.
+    pub fn set_metrics_token(&self, token: Option<&str>) {
+        *self.metrics_token.write().expect("metrics token poisoned") =
+            token.map(crate::identity::hash_token);
+    }
+
+    /// Whether `token` is the metrics token (compared as SHA-256 hashes,
+    /// so how long the comparison takes says nothing about the token).
+    pub fn is_metrics_token(&self, token: &str) -> bool {
+        self.metrics_token
+            .read()
+            .expect("metrics token poisoned")
+            .as_deref()
+            .is_some_and(|h| h == crate::identity::hash_token(token))
     }
 
     /// The client's address (see [`client_ip_behind`]) under this host's
@@ -273,6 +314,7 @@ impl App {
             crate::identity::login::purge(&self.db, now).await?;
             crate::governance::membership::purge_unverified(&self.db, now).await?;
             crate::mail::purge(&self.db, now).await?;
+            crate::plugins::staging::purge(&self.db, now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }

@@ -212,7 +212,7 @@ fn concrete(path: &str, coop: &str) -> String {
         .join("/")
 }
 
-/// Every coop-scoped route in /openapi.json, host routes and generated
+/// Every coop-scoped route in the coop's OpenAPI, host routes and generated
 /// interface routes alike, refuses a member of another coop, and a service
 /// key of another coop.
 #[tokio::test]
@@ -238,7 +238,15 @@ async fn every_route_denies_other_coops() {
             )
             .await;
         let b_key = body["api_key"]["key"].as_str().unwrap().to_string();
-        let (_, doc) = host.request(Method::GET, "/openapi.json", None, None).await;
+        // The coop's own document lists its interfaces' routes too.
+        let (_, doc) = host
+            .request(
+                Method::GET,
+                "/v1/coops/coop-a/openapi.json",
+                Some(&a_admin),
+                None,
+            )
+            .await;
         let paths = doc["paths"].as_object().expect("paths");
         let mut checked = 0;
         for (path, ops) in paths {
@@ -305,7 +313,10 @@ async fn openapi_documents_installed_interfaces_from_wit() {
     let host = TestHost::new(Backend::Sqlite).await;
     let a = host.coop("doc").await;
     host.install(&a, "shift-board-rs").await;
-    let (s, doc) = host.request(Method::GET, "/openapi.json", None, None).await;
+    let ana = host.member(&a, "ana@doc.coop", &["member"]).await;
+    let (s, doc) = host
+        .request(Method::GET, "/v1/coops/doc/openapi.json", Some(&ana), None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let op = &doc["paths"]["/v1/coops/{coop}/call/coop:examples/shift-board/post-shift"]["post"];
     let schema = &op["requestBody"]["content"]["application/json"]["schema"];

@@ -143,7 +143,17 @@ async fn calls_grants_consents_and_reads_are_audited_and_verifiable() {
         );
         assert!(stats.write_seconds > 0.0, "{stats:?}");
         assert_eq!((stats.dropped, stats.lost), (0, 0));
-        let (s, text) = host.request(Method::GET, "/metrics", None, None).await;
+        // /metrics is for the operator or Prometheus with the metrics token.
+        host.app
+            .set_metrics_token(Some(crate::sec_exposure::METRICS_TOKEN));
+        let (s, text) = host
+            .request(
+                Method::GET,
+                "/metrics",
+                Some(crate::sec_exposure::METRICS_TOKEN),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK);
         assert!(
             text.as_str()

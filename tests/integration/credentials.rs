@@ -122,6 +122,10 @@ async fn a_worker_leaves_coop_a_and_proves_her_history_at_host_b() {
         let a = TestHost::new(backend).await;
         let b = TestHost::new(backend).await;
         let (a_url, b_url) = (serve(&a).await, serve(&b).await);
+        // Both hosts are on loopback: B's operator allows fetching from A.
+        b.app.allow_fetch_from(vec![
+            a_url.strip_prefix("http://").unwrap().parse().unwrap(),
+        ]);
         let m1 = Month::containing(real_now - 40 * DAY);
         let m2 = m1.next();
         a.clock.set(m1.start_ms() + DAY + 9 * HOUR);

@@ -1126,8 +1126,9 @@ async fn members_vote_a_plugin_in_and_out() {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
+        // Staging is for admins (issue 16); installing is still the vote's.
         let stage = |bytes: Vec<u8>| {
-            let (app, token) = (host.app.clone(), ana.clone());
+            let (app, token) = (host.app.clone(), admin.clone());
             async move {
                 let req = axum::http::Request::builder()
                     .method("POST")

@@ -251,7 +251,17 @@ async fn each_attack_gets_its_own_error_and_leaves_nothing() {
         );
 
         // Limit hits are counted in /metrics.
-        let (s, text) = host.request(Method::GET, "/metrics", None, None).await;
+        // /metrics is for the operator or Prometheus with the metrics token.
+        host.app
+            .set_metrics_token(Some(crate::sec_exposure::METRICS_TOKEN));
+        let (s, text) = host
+            .request(
+                Method::GET,
+                "/metrics",
+                Some(crate::sec_exposure::METRICS_TOKEN),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK);
         let text = text.as_str().expect("metrics are text");
         for limit in [

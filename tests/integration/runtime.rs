@@ -258,7 +258,17 @@ async fn call_phases_are_timed_and_exported() {
         let secs = totals.seconds_in(name).expect("every phase is listed");
         assert!(secs > 0.0, "{name} took no time: {totals:?}");
     }
-    let (s, text) = host.request(Method::GET, "/metrics", None, None).await;
+    // /metrics is for the operator or Prometheus with the metrics token.
+    host.app
+        .set_metrics_token(Some(crate::sec_exposure::METRICS_TOKEN));
+    let (s, text) = host
+        .request(
+            Method::GET,
+            "/metrics",
+            Some(crate::sec_exposure::METRICS_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let text = text.as_str().expect("metrics are text");
     for name in [

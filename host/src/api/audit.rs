@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Tenant, own_member};
+use super::{ApiResult, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::audit::{self, AUDIT};
 use crate::chain;
@@ -54,10 +54,10 @@ async fn verify(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>
 
 async fn mine(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let (after, limit) = page(q)?;
     let entries = audit::about(&app.audit_db, coop.id, member, after, limit).await?;

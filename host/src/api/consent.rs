@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, own_member};
 use crate::app::App;
 use crate::consent::{self, Basis};
 use crate::error::Error;
@@ -28,10 +28,10 @@ pub(super) fn routes() -> Router<Arc<App>> {
 /// The categories a plugin handles, with purpose, basis and keys.
 async fn plugin_data(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.own_data()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     Ok(Json(json!({
         "plugin": installed.name,
@@ -41,8 +41,8 @@ async fn plugin_data(
 
 /// Every category of every installed plugin with the caller's decision
 /// where the basis is consent, and the history of their decisions.
-async fn my_consents(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_consents(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let history = consent::history(&app.db, coop.id, member).await?;
     let mut categories = Vec::new();
@@ -76,11 +76,11 @@ struct ConsentBody {
 /// Give or withdraw consent to one category of one plugin.
 async fn set_consent(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, plugin, category)): Path<(String, String, String)>,
     Body(b): Body<ConsentBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let installed = plugins::get(&app.db, coop.id, &plugin).await?;
     let Some(c) = installed.manifest.data.get(&category) else {

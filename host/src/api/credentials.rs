@@ -12,10 +12,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiError, ApiResult, Body, ClientIp, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::credentials::{self, GivenKeys, IssueOptions, Issuer, KeyLookup, contexts, keys};
 use crate::error::Error;
+use crate::throttle;
 
 /// The credential routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -87,12 +88,12 @@ async fn context(Path(file): Path<String>) -> ApiResult<Response> {
 
 async fn issue(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(options): Body<Option<IssueOptions>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     // Departed and suspended members keep their member id (with no role):
     // their history is theirs to carry.
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member_id = own_member(&actor)?;
     let base = public_url(&app)?;
     let credential = credentials::issue(
@@ -117,7 +118,38 @@ struct VerifyBody {
     keys: Option<Value>,
 }
 
-async fn verify(State(app): State<Arc<App>>, Body(b): Body<VerifyBody>) -> ApiResult<Json<Value>> {
+/// Verifications one client address may ask for per window: a person or
+/// an employer checking credentials by hand stays far below it, while a
+/// script using this host to probe issuer URLs (each a fetch) is slowed
+/// to one every two seconds.
+pub const VERIFY_PER_IP: throttle::Rule = throttle::Rule {
+    name: "credentials.verify.ip",
+    limit: 30,
+    window_ms: 60_000,
+};
+
+/// Anyone may ask; throttled per client address before the credential is
+/// looked at, and the credential is checked before its issuer's keys are
+/// fetched.
+async fn verify(
+    State(app): State<Arc<App>>,
+    ip: ClientIp,
+    Body(b): Body<VerifyBody>,
+) -> ApiResult<Json<Value>> {
+    let verdict = throttle::hit(&app.db, &VERIFY_PER_IP, &ip.key(), app.clock.now_ms()).await?;
+    if !verdict.allowed {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "verify-throttled",
+            format!(
+                "too many verifications from your address ({} a minute at most): try again in {} \
+                 seconds, or verify offline with the issuer's keys (coophost credential verify --key)",
+                VERIFY_PER_IP.limit,
+                verdict.retry_after_secs()
+            ),
+        )
+        .with_retry_after(verdict.retry_after_secs()));
+    }
     let given = b
         .keys
         .map(GivenKeys::from_value)
@@ -127,7 +159,7 @@ async fn verify(State(app): State<Arc<App>>, Body(b): Body<VerifyBody>) -> ApiRe
     let lookup = KeyLookup {
         given,
         local: base.as_deref().map(|b| (&app.db, b)),
-        fetch: true,
+        fetch: Some(app.fetch_policy()),
     };
     let verdict = credentials::verify(&b.credential, lookup, app.clock.now_ms()).await;
     Ok(Json(json!(verdict)))

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, own_member};
 use crate::app::App;
 use crate::error::Error;
 use crate::export;
@@ -24,8 +24,8 @@ pub(super) fn routes() -> Router<Arc<App>> {
 
 /// Everything the host and the plugins hold about the caller, one JSON
 /// file.
-async fn my_export(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Response> {
-    let (coop, actor) = t.member()?;
+async fn my_export(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Response> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let now = app.clock.now_ms();
     let archive = export::archive(&app.db, coop.id, member, now).await?;
@@ -56,10 +56,10 @@ struct EraseBody {
 /// what was deleted and what was kept, and why.
 async fn erase_me(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(b): Body<EraseBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     if b.confirm != export::CONFIRM {
         return Err(Error::Invalid(format!(

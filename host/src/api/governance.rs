@@ -10,16 +10,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiError, ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::chain;
 use crate::error::Error;
-use crate::governance::membership;
 use crate::governance::proposals::{self, Change, DECISIONS, NewProposal};
 use crate::governance::rules::{self, Rules};
 use crate::governance::tally::Choice;
 use crate::governance::terms;
+use crate::governance::{grants, membership};
 use crate::identity;
+use crate::plugins::staging;
 
 /// The governance routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -63,8 +64,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         )
         .route(
             "/v1/coops/{coop}/components",
-            axum::routing::post(stage_component)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+            axum::routing::post(stage_component),
         )
         .route("/v1/coops/{coop}/decisions", get(decisions))
         .route("/v1/coops/{coop}/decisions/verify", get(verify))
@@ -79,7 +79,7 @@ fn id(text: &str) -> ApiResult<i64> {
 }
 
 async fn get_rules(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let (version, rules) = rules::current(&app.db, coop.id).await?;
     Ok(Json(json!({"version": version, "rules": rules})))
 }
@@ -96,7 +96,7 @@ async fn set_rules(
     t: Tenant,
     Body(b): Body<RulesBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let outcome = proposals::direct_change(
         &app,
         coop.id,
@@ -113,7 +113,7 @@ async fn set_rules(
 }
 
 async fn list_proposals(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     Ok(Json(
         json!({"proposals": proposals::list(&app.db, coop.id, 200).await?}),
     ))
@@ -124,7 +124,7 @@ async fn open_proposal(
     t: Tenant,
     Body(b): Body<NewProposal>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let p = proposals::open(&app.db, coop.id, member, &b, app.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!({"proposal": p}))))
@@ -135,7 +135,7 @@ async fn get_proposal(
     t: Tenant,
     Path((_, pid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
     let ballots = proposals::ballots(&app.db, p.id).await?;
     // The caller's own ballot: ballots stay secret while the vote is open,
@@ -162,7 +162,7 @@ async fn cast_vote(
     Path((_, pid)): Path<(String, String)>,
     Body(b): Body<VoteBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     own_member(&actor)?;
     let pid = id(&pid)?;
     proposals::vote(
@@ -185,7 +185,7 @@ async fn list_votes(
     t: Tenant,
     Path((_, pid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let p = proposals::get(&app.db, coop.id, id(&pid)?).await?;
     if p.status == "open" {
         return Err(Error::Conflict(format!(
@@ -216,7 +216,7 @@ async fn decisions(
     t: Tenant,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let entries = chain::list(
         &app.db,
@@ -230,15 +230,15 @@ async fn decisions(
 }
 
 async fn verify(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let v = chain::verify(&app.db, DECISIONS, coop.id).await?;
     Ok(Json(json!({"verification": v})))
 }
 
 /// The terms: the version in effect, pending versions (published, notice
 /// running) with their diffs, every version, and what the caller accepted.
-async fn get_terms(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn get_terms(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let now = app.clock.now_ms();
     let versions = terms::versions(&app.db, coop.id).await?;
     let current = terms::in_effect(&versions, now).cloned();
@@ -269,7 +269,7 @@ async fn publish_terms(
     t: Tenant,
     Body(b): Body<TermsBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let outcome = proposals::direct_change(
         &app,
         coop.id,
@@ -291,7 +291,7 @@ async fn accept_terms(
     t: Tenant,
     Path((_, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let version: i64 = version
         .parse()
@@ -306,10 +306,19 @@ async fn invite(
     Body(b): Body<membership::NewInvitation>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
+    let now = app.clock.now_ms();
+    // `invite` checks the roles like grant-role; the grant is recorded here.
     // The token is mailed to the invitee and not shown here: accepting it
     // is what proves they control the address, so the admin must not hold it.
-    let (req, _token) =
-        membership::invite(&app.db, coop.id, &actor, &b, app.clock.now_ms()).await?;
+    let (req, _token) = membership::invite(&app.db, coop.id, &actor, &b, now).await?;
+    grants::record(
+        &app.db,
+        coop.id,
+        &actor,
+        json!({"invitation": req.id, "roles": req.roles, "college": req.college}),
+        now,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"invitation": req, "mailed_to": req.email})),
@@ -386,7 +395,23 @@ async fn decide_application(
             return Err(Error::BadRequest(format!("{other:?} is not approve or reject")).into());
         }
     };
-    let req = membership::decide(&app.db, &*app.clock, &coop, id(&rid)?, approve, &actor).await?;
+    let rid = id(&rid)?;
+    if approve {
+        let pending = membership::get(&app.db, coop.id, rid).await?;
+        grants::check(&app.db, coop.id, &actor, &pending.roles).await?;
+    }
+    let req = membership::decide(&app.db, &*app.clock, &coop, rid, approve, &actor).await?;
+    if approve {
+        grants::record(
+            &app.db,
+            coop.id,
+            &actor,
+            json!({"application": req.id, "member_added": req.member_id, "roles": req.roles,
+                "college": req.college}),
+            app.clock.now_ms(),
+        )
+        .await?;
+    }
     Ok(Json(json!({"request": req})))
 }
 
@@ -404,10 +429,10 @@ fn member_id(text: &str) -> ApiResult<i64> {
 
 async fn status_history(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, member)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = member_id(&member)?;
     if actor.member_id != Some(member) && !actor.has_role("admin") && !actor.operator {
         return Err(Error::Forbidden(
@@ -436,11 +461,11 @@ struct StatusBody {
 /// member is told why and may appeal.
 async fn set_status(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, member)): Path<(String, String)>,
     Body(b): Body<StatusBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = member_id(&member)?;
     if actor.service_key.is_some() {
         return Err(Error::Forbidden(crate::moderation::AUTOMATED_REFUSAL.into()).into());
@@ -484,8 +509,8 @@ async fn set_status(
     ))
 }
 
-async fn my_shares(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_shares(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     Ok(Json(
         json!({"shares": membership::shares(&app.db, coop.id, member).await?}),
@@ -504,7 +529,7 @@ async fn buy_shares(
     t: Tenant,
     Body(b): Body<BuyShares>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let payment_ref = b.payment_ref.trim();
     if payment_ref.is_empty() || payment_ref.len() > 100 {
@@ -528,12 +553,61 @@ async fn buy_shares(
 /// Stage a component (the raw `.wasm` as the body) so a `plugin` proposal
 /// can name it by SHA-256: it is inspected (a body that is not a component
 /// is refused) and stored; nothing is installed.
+///
+/// For the coop's admins (people, the operator, or API keys with the admin
+/// role, which a deployment pipeline uses; granting one is itself a
+/// recorded grant-role decision). The caller is checked, and the coop's
+/// staging quota, before a byte of the body is read: the body is taken
+/// unread and read here only up to what the caller may stage.
 async fn stage_component(
     State(app): State<Arc<App>>,
     t: Tenant,
-    body: axum::body::Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (_, _) = t.member()?;
+    let (coop, actor) = t.admin()?;
+    let used = staging::usage(&app.db, coop.id).await?;
+    let room = staging::room(used, MAX_COMPONENT_BYTES as i64).map_err(quota_error)?;
+    let too_big = |declared: Option<u64>| {
+        if room < MAX_COMPONENT_BYTES as i64 {
+            quota_error(staging::QuotaHit::Bytes {
+                used: used.bytes,
+                max: staging::MAX_STAGED_BYTES_PER_COOP,
+                days: staging::STAGED_RETENTION_MS / (24 * 3_600_000),
+            })
+        } else {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!(
+                    "the component is larger than {MAX_COMPONENT_BYTES} bytes{}",
+                    declared.map_or(String::new(), |d| format!(" ({d} declared)"))
+                ),
+            )
+        }
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|d| d > room as u64) {
+        return Err(too_big(declared));
+    }
+    let body = axum::body::to_bytes(body, room as usize)
+        .await
+        .map_err(|e| {
+            let length_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if length_limit {
+                too_big(None)
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    format!("cannot read request body: {e}"),
+                )
+            }
+        })?;
     if body.is_empty() {
         return Err(Error::BadRequest(
             "send the component's .wasm bytes as the request body".into(),
@@ -552,17 +626,19 @@ async fn stage_component(
         inspection.map_err(|e| Error::Invalid(format!("not a usable component: {e}")))?;
     let sha = crate::plugins::sha256_hex(&bytes);
     let size = bytes.len();
-    sqlx::query(
-        "INSERT INTO components (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (sha256) DO NOTHING",
+    staging::record(
+        &app.db,
+        coop.id,
+        &sha,
+        bytes,
+        actor.member_id,
+        app.clock.now_ms(),
     )
-    .bind(&sha)
-    .bind(bytes)
-    .bind(size as i64)
-    .bind(app.clock.now_ms())
-    .execute(&app.db.pool)
     .await
-    .map_err(Error::from)?;
+    .map_err(|r| match r {
+        staging::Refusal::Quota(q) => quota_error(q),
+        staging::Refusal::Failed(e) => e.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -572,4 +648,13 @@ async fn stage_component(
             "exports": inspection.exports.iter().map(|e| &e.name).collect::<Vec<_>>(),
         })),
     ))
+}
+
+/// A staging quota hit: 409, each quota with its own code.
+fn quota_error(q: staging::QuotaHit) -> ApiError {
+    let code = match q {
+        staging::QuotaHit::Count { .. } => "staged-count-quota",
+        staging::QuotaHit::Bytes { .. } => "staged-bytes-quota",
+    };
+    ApiError::new(StatusCode::CONFLICT, code, q.to_string())
 }

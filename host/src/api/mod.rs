@@ -26,13 +26,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+pub use credentials::VERIFY_PER_IP;
 pub use error::ApiError;
 pub use openapi::{HOST_ROUTES, RouteDoc};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::governance::proposals;
 use crate::governance::rules::Kind;
+use crate::governance::{grants, proposals};
 use crate::identity::{self, Actor, Coop, Principal};
 use crate::ledger::policies;
 use crate::{events, plugins, shifts};
@@ -74,6 +75,7 @@ fn api_router(app: Arc<App>) -> Router {
         .route("/v1/me", get(me))
         .route("/v1/coops", get(list_coops).post(create_coop))
         .route("/v1/coops/{coop}", get(get_coop))
+        .route("/v1/coops/{coop}/openapi.json", get(coop_openapi_json))
         .route(
             "/v1/coops/{coop}/members",
             get(list_members).post(add_member),
@@ -282,6 +284,12 @@ async fn scoped(app: &App, principal: &Principal, slug: &str) -> ApiResult<(Coop
 ///
 /// Extracted before the body, so a caller from another coop is refused
 /// (401/403) before anything about the request is looked at.
+///
+/// A `Tenant` is someone who may act in the coop: a suspended, removed or
+/// departed member is refused with 403 while it is extracted, before any
+/// body is read. The routes such members keep (their own data, appeal and
+/// money) take [`OwnData`] instead, so that choice is visible in each
+/// route's signature. [`Tenant::admin`] narrows to admins.
 pub struct Tenant {
     /// The coop.
     pub coop: Coop,
@@ -290,9 +298,30 @@ pub struct Tenant {
     /// The caller is an admin acting without the role: the coop requires a
     /// second factor and this session was opened without one.
     pub admin_withheld: bool,
+    /// The caller's membership status (`active`, `suspended`, `removed`
+    /// or `left`), for a person with a member row in the coop.
+    pub status: Option<String>,
 }
 
 impl FromRequestParts<Arc<App>> for Tenant {
+    type Rejection = ApiError;
+
+    /// Refuses a suspended, removed or departed member (403) here, before
+    /// the body is read: routes they keep take [`OwnData`] instead.
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
+        let OwnData(t) = OwnData::from_request_parts(parts, app).await?;
+        t.refuse_inactive()?;
+        Ok(t)
+    }
+}
+
+/// The coop and caller of a route about the caller's own data, appeal or
+/// money, which a suspended, removed or departed member keeps (their
+/// export, statements, wallet, payouts, consents, ratings, credential,
+/// deactivations and appeal). Every other coop route takes [`Tenant`].
+pub struct OwnData(pub Tenant);
+
+impl FromRequestParts<Arc<App>> for OwnData {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
@@ -306,17 +335,64 @@ impl FromRequestParts<Arc<App>> for Tenant {
             .map(|(_, v)| v.to_string())
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("route has no {{coop}} segment")))?;
         let (coop, actor, admin_withheld) = scoped(app, &principal, &slug).await?;
-        Ok(Tenant {
+        let status = match actor.member_id {
+            Some(m) => identity::member_status(&app.db, coop.id, m).await?,
+            None => None,
+        };
+        Ok(OwnData(Tenant {
             coop,
             actor,
             admin_withheld,
-        })
+            status,
+        }))
+    }
+}
+
+impl OwnData {
+    /// Any member of the coop whatever their status, a service key, or the
+    /// host operator. Routes about oneself then take the member id with
+    /// [`own_member`].
+    pub fn own_data(self) -> ApiResult<(Coop, Actor)> {
+        self.0.any_member()
     }
 }
 
 impl Tenant {
-    /// A member of the coop (any role), a service key, or the host operator.
-    fn member(self) -> ApiResult<(Coop, Actor)> {
+    /// Whether the caller may act in the coop: an active member, a
+    /// service key, or the host operator (who acts as such even where
+    /// they are also a deactivated member).
+    pub fn is_active(&self) -> bool {
+        let a = &self.actor;
+        match self.status.as_deref() {
+            Some(status) => status == "active" || a.operator,
+            None => a.service_key.is_some() || a.operator,
+        }
+    }
+
+    /// 403 for a member who is not active, naming their status and what
+    /// they keep.
+    fn refuse_inactive(&self) -> ApiResult<()> {
+        match self.status.as_deref() {
+            Some(status) if !self.is_active() => Err(Error::Forbidden(format!(
+                "your membership of {} is {status}: you keep your own data (export, statements, \
+                 wallet, payouts, consents, ratings, credential), your appeal and your money, \
+                 but cannot act in the coop",
+                self.coop.slug
+            ))
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Someone acting in the coop: an active member (any role), a service
+    /// key, or the host operator. (The extractor already refused the
+    /// others; checked again so a `Tenant` built otherwise cannot slip.)
+    pub fn active_member(self) -> ApiResult<(Coop, Actor)> {
+        self.refuse_inactive()?;
+        self.any_member()
+    }
+
+    fn any_member(self) -> ApiResult<(Coop, Actor)> {
         let a = &self.actor;
         if a.member_id.is_none() && a.service_key.is_none() && !a.operator {
             return Err(Error::Unauthenticated(format!(
@@ -328,10 +404,11 @@ impl Tenant {
         Ok((self.coop, self.actor))
     }
 
-    /// An admin of the coop, or the host operator.
-    fn admin(self) -> ApiResult<(Coop, Actor)> {
+    /// An active admin of the coop, or the host operator; an admin whose
+    /// coop requires a second factor they did not log in with is told so.
+    pub fn admin(self) -> ApiResult<(Coop, Actor)> {
         let withheld = self.admin_withheld;
-        let (coop, actor) = self.member()?;
+        let (coop, actor) = self.active_member()?;
         if withheld && !actor.operator {
             return Err(auth::admin_needs_second_factor(&coop));
         }
@@ -352,11 +429,43 @@ async fn healthz(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"status": "ok"})))
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> ([(header::HeaderName, &'static str); 1], String) {
-    (
+/// Prometheus metrics, which name every coop and plugin: for the host
+/// operator (their login) or a scraper holding the metrics token
+/// (`serve --metrics-token`).
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<([(header::HeaderName, &'static str); 1], String)> {
+    let refuse = || {
+        Error::Unauthenticated(
+            "metrics are for the host operator: log in as the operator, or send the metrics \
+             token set with serve --metrics-token (Authorization: Bearer ...)"
+                .into(),
+        )
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(refuse)?;
+    if !app.is_metrics_token(token) {
+        match identity::authenticate(&app.db, &*app.clock, token).await {
+            Ok(Principal::User {
+                is_operator: true, ..
+            }) => {}
+            Ok(_) => {
+                return Err(
+                    Error::Forbidden("metrics are for the host operator only".into()).into(),
+                );
+            }
+            Err(_) => return Err(refuse().into()),
+        }
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render() + &app.audit.render_metrics(),
-    )
+    ))
 }
 
 async fn get_limits(
@@ -364,7 +473,7 @@ async fn get_limits(
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
     let ceilings = plugins::ceilings::get(&app.db, coop.id).await?;
@@ -409,7 +518,7 @@ async fn set_limits(
 /// What the host operator allows the coop: ceilings over its plugins'
 /// limits and its share of calls in flight. Members may read them.
 async fn get_ceilings(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let c = plugins::ceilings::get(&app.db, coop.id).await?;
     Ok(Json(ceilings_json(&c)))
 }
@@ -421,7 +530,7 @@ async fn set_ceilings(
     t: Tenant,
     Body(set): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     if !actor.operator {
         return Err(Error::Forbidden(
             "only the host operator sets a coop's limit ceilings; the coop's admins choose each plugin's limits under them (PUT /v1/coops/{coop}/plugins/{plugin}/limits)".into(),
@@ -465,8 +574,17 @@ async fn plugin_member(
     Ok(Json(json!({"pseudonym": pseudonym, "member": member})))
 }
 
-async fn openapi_json(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
-    Ok(Json(openapi::document(&app).await?))
+/// The public document: host routes only, so it reveals no coop and no
+/// plugin.
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::host_document())
+}
+
+/// The coop's own document, with the interfaces it serves, for its
+/// members.
+async fn coop_openapi_json(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
+    let (coop, _) = t.active_member()?;
+    Ok(Json(openapi::coop_document(&app, coop.id).await?))
 }
 
 async fn logout(State(app): State<Arc<App>>, Auth(p, token): Auth) -> ApiResult<StatusCode> {
@@ -544,16 +662,19 @@ async fn create_coop(
     Ok((StatusCode::CREATED, Json(coop)))
 }
 
-async fn get_coop(t: Tenant) -> ApiResult<Json<Value>> {
-    let withheld = t.admin_withheld;
-    let (coop, actor) = t.member()?;
+/// The coop and the caller's place in it; deactivated members see it too
+/// (their status, no roles), so their pages can show what they keep.
+async fn get_coop(t: OwnData) -> ApiResult<Json<Value>> {
+    let status = t.0.status.clone();
+    let withheld = t.0.admin_withheld;
+    let (coop, actor) = t.own_data()?;
     Ok(Json(
-        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id, "admin_needs_second_factor": withheld}}),
+        json!({"coop": coop, "you": {"roles": actor.roles, "college": actor.college, "member_id": actor.member_id, "status": status, "admin_needs_second_factor": withheld}}),
     ))
 }
 
 async fn list_members(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let members = identity::list_members(&app.db, coop.id).await?;
     Ok(Json(json!({"members": members})))
 }
@@ -563,7 +684,7 @@ async fn get_member(
     t: Tenant,
     Path((_, member)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let id: i64 = member
         .parse()
         .map_err(|_| Error::BadRequest(format!("member id {member:?} is not a number")))?;
@@ -580,18 +701,15 @@ async fn add_member(
     let (coop, actor) = t.admin()?;
     // Roles beyond plain membership are governed like grant-role; the
     // addition is recorded either way.
-    if b.roles.iter().any(|r| r != "member") {
-        proposals::direct_allowed(&app.db, coop.id, &actor, Kind::GrantRole).await?;
-    }
+    grants::check(&app.db, coop.id, &actor, &b.roles).await?;
     // A coop admin vouches for nobody's address: a new account gets a
     // mailed link to choose its password.
     let m = identity::add_member_vouched(&app.db, &*app.clock, &coop, b, identity::Vouch::Mailed)
         .await?;
-    proposals::record_direct(
+    grants::record(
         &app.db,
         coop.id,
         &actor,
-        Kind::GrantRole,
         json!({"member_added": m.id, "roles": m.roles, "college": m.college}),
         app.clock.now_ms(),
     )
@@ -611,8 +729,20 @@ async fn create_api_key(
     t: Tenant,
     Body(b): Body<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, _) = t.admin()?;
+    let (coop, actor) = t.admin()?;
+    // A service key's role is a grant like any other (an `admin` key
+    // acts as an admin), so it is governed and recorded like grant-role.
+    let roles = [b.role.clone()];
+    grants::check(&app.db, coop.id, &actor, &roles).await?;
     let key = identity::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role).await?;
+    grants::record(
+        &app.db,
+        coop.id,
+        &actor,
+        json!({"api_key": key.id, "name": key.name, "roles": roles}),
+        app.clock.now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"api_key": key}))))
 }
 
@@ -630,7 +760,7 @@ async fn revoke_api_key(
 }
 
 async fn list_plugins(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     Ok(Json(
         json!({"plugins": plugins::list(&app.db, coop.id).await?}),
     ))
@@ -641,7 +771,7 @@ async fn get_plugin(
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let loaded = app.plugin(installed.id).await?;
     let requested = plugins::requested_capabilities(&loaded.inspection.imports);
@@ -660,7 +790,7 @@ async fn get_config(
     t: Tenant,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
     Ok(Json(
@@ -722,7 +852,7 @@ async fn set_config(
 }
 
 async fn list_interfaces(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let mut out = Vec::new();
     for installed in plugins::list(&app.db, coop.id).await? {
         let loaded = app.plugin(installed.id).await?;
@@ -744,10 +874,10 @@ struct InboxQuery {
 
 async fn notifications(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     query: Result<axum::extract::Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let list = match actor.member_id {
@@ -776,10 +906,10 @@ struct MarkRead {
 
 async fn mark_notifications_read(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(b): Body<MarkRead>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let marked = events::mark_read(
         &app.db,
@@ -801,12 +931,50 @@ struct StreamQuery {
     after: Option<i64>,
 }
 
+/// How often an open notification stream checks, on the host's clock,
+/// that its session is still valid (not logged out or expired) and its
+/// member still active; it also checks before delivering anything new.
+/// A stream that fails the check ends; the client's reconnection then
+/// meets the usual authentication.
+pub const STREAM_RECHECK_MS: i64 = 30_000;
+
+/// An open notification stream.
+struct LiveInbox {
+    app: Arc<App>,
+    token: String,
+    coop: i64,
+    member: i64,
+    last: i64,
+    queue: std::collections::VecDeque<events::Event>,
+    checked_ms: i64,
+}
+
+impl LiveInbox {
+    /// Whether the stream may go on: the session still authenticates to a
+    /// person who is still an active member of the coop. Any failure,
+    /// a database error included, ends the stream (the client reconnects).
+    async fn still_allowed(&mut self) -> bool {
+        self.checked_ms = self.app.clock.now_ms();
+        let session = identity::authenticate(&self.app.db, &*self.app.clock, &self.token).await;
+        if !matches!(session, Ok(Principal::User { .. })) {
+            return false;
+        }
+        matches!(
+            identity::member_status(&self.app.db, self.coop, self.member).await,
+            Ok(Some(status)) if status == "active"
+        )
+    }
+}
+
 /// Server-sent events: every new notification of the caller as it
 /// arrives (`event: notification`, `id:` its id, so a client resumes with
-/// `?after=` or `Last-Event-ID`).
+/// `?after=` or `Last-Event-ID`). The stream ends when the session is
+/// logged out or expires, or the member stops being active (checked every
+/// [`STREAM_RECHECK_MS`] and before anything new is delivered).
 async fn notification_stream(
     State(app): State<Arc<App>>,
     t: Tenant,
+    Auth(_, token): Auth,
     headers: axum::http::HeaderMap,
     query: Result<axum::extract::Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<
@@ -815,8 +983,9 @@ async fn notification_stream(
     >,
 > {
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
+    let token = token.ok_or_else(|| Error::Unauthenticated("log in first".into()))?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let resume = headers
@@ -830,39 +999,47 @@ async fn notification_stream(
             .first()
             .map_or(0, |n| n.event.id),
     };
-    let db = app.db.clone();
-    let state = (
-        db,
-        coop.id,
+    let state = LiveInbox {
+        checked_ms: app.clock.now_ms(),
+        app,
+        token,
+        coop: coop.id,
         member,
-        start,
-        std::collections::VecDeque::new(),
-    );
-    let stream = futures_util::stream::unfold(
-        state,
-        |(db, coop, member, mut last, mut queue)| async move {
-            loop {
-                if let Some(e) = queue.pop_front() {
-                    let e: events::Event = e;
-                    last = e.id;
-                    let data = serde_json::to_string(&e).unwrap_or_default();
-                    let sse = SseEvent::default()
-                        .event("notification")
-                        .id(e.id.to_string())
-                        .data(data);
-                    return Some((Ok(sse), (db, coop, member, last, queue)));
-                }
-                match events::inbox_after(&db, coop, member, last, 100).await {
-                    Ok(list) if !list.is_empty() => queue.extend(list),
-                    Ok(_) => tokio::time::sleep(INBOX_POLL).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "inbox stream read failed");
-                        tokio::time::sleep(INBOX_POLL * 4).await;
+        last: start,
+        queue: std::collections::VecDeque::new(),
+    };
+    let stream = futures_util::stream::unfold(state, |mut live| async move {
+        loop {
+            if let Some(e) = live.queue.pop_front() {
+                live.last = e.id;
+                let data = serde_json::to_string(&e).unwrap_or_default();
+                let sse = SseEvent::default()
+                    .event("notification")
+                    .id(e.id.to_string())
+                    .data(data);
+                return Some((Ok(sse), live));
+            }
+            match events::inbox_after(&live.app.db, live.coop, live.member, live.last, 100).await {
+                Ok(list) if !list.is_empty() => {
+                    if !live.still_allowed().await {
+                        return None;
                     }
+                    live.queue.extend(list);
+                }
+                Ok(_) => tokio::time::sleep(INBOX_POLL).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox stream read failed");
+                    tokio::time::sleep(INBOX_POLL * 4).await;
                 }
             }
-        },
-    );
+            let now = live.app.clock.now_ms();
+            if (now - live.checked_ms >= STREAM_RECHECK_MS || now < live.checked_ms)
+                && !live.still_allowed().await
+            {
+                return None;
+            }
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -891,22 +1068,24 @@ async fn start_shift(
     State(app): State<Arc<App>>,
     t: Tenant,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = own_worker(&actor)?;
     let shift = shifts::start(&app.db, coop.id, id, app.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!({"shift": shift}))))
 }
 
-async fn end_shift(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
-    let id = own_worker(&actor)?;
+/// Ending one's own shift needs no role: a worker suspended while on shift
+/// still closes it (it only stops the clock their pay is counted on).
+async fn end_shift(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
+    let id = own_member(&actor)?;
     let shift = shifts::end(&app.db, coop.id, id, app.clock.now_ms()).await?;
     let ms = shift.on_shift_ms(app.clock.now_ms());
     Ok(Json(json!({"shift": shift, "on_shift_ms": ms})))
 }
 
-async fn current_shift(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn current_shift(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let id = own_member(&actor)?;
     let now = app.clock.now_ms();
     let shift = shifts::current(&app.db, coop.id, id).await?;
@@ -924,10 +1103,10 @@ struct ShiftQuery {
 
 async fn list_shifts(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     query: Result<axum::extract::Query<ShiftQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let axum::extract::Query(q) =
         query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let member = match q.member {
@@ -955,8 +1134,8 @@ async fn list_shifts(
     ))
 }
 
-async fn get_worker_status(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn get_worker_status(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let id = own_member(&actor)?;
     Ok(Json(
         json!({"worker_status": shifts::status(&app.db, coop.id, id).await?}),
@@ -968,7 +1147,7 @@ async fn set_worker_status(
     t: Tenant,
     Body(status): Body<shifts::WorkerStatus>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = own_member(&actor)?;
     shifts::set_status(&app.db, coop.id, id, &status).await?;
     Ok(Json(json!({"worker_status": status})))
@@ -982,7 +1161,7 @@ async fn list_jobs(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Val
 }
 
 async fn list_split(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let history = policies::split_history(&app.db, coop.id).await?;
     let current = policies::split_in_effect(&app.db, coop.id, app.clock.now_ms()).await?;
     Ok(Json(json!({"in_effect": current, "history": history})))
@@ -1027,7 +1206,7 @@ async fn set_split(
 }
 
 async fn list_floor(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     Ok(Json(
         json!({"history": policies::floor_history(&app.db, coop.id).await?}),
     ))
@@ -1056,12 +1235,35 @@ async fn set_floor(
 
 async fn call(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    OwnData(t): OwnData,
     Path((_, package, interface, function)): Path<(String, String, String, String)>,
     Body(args): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = (t.coop, t.actor);
+    // A suspended, removed or departed member calls as nobody in
+    // particular: the plugin sees no member id (and they hold no role), so
+    // only functions open to anyone answer them.
+    let inactive = t.status.clone().filter(|_| !t.is_active());
+    let actor = match inactive {
+        None => t.actor,
+        Some(_) => Actor {
+            operator: t.actor.operator,
+            ..Actor::anonymous(t.coop.id)
+        },
+    };
+    let coop = t.coop;
     let iface = format!("{package}/{interface}");
-    let result = app.call(&coop, actor, &iface, &function, &args).await?;
-    Ok(Json(json!({"result": result})))
+    match app.call(&coop, actor, &iface, &function, &args).await {
+        Ok(result) => Ok(Json(json!({"result": result}))),
+        Err(crate::app::CallFailure::Service(Error::Unauthenticated(_)))
+            if let Some(status) = inactive =>
+        {
+            Err(Error::Forbidden(format!(
+                "your membership of {} is {status}: you may call only the functions open to \
+                 anyone, and {package}/{interface}.{function} is not",
+                coop.slug
+            ))
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

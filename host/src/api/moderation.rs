@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::error::Error;
 use crate::moderation::{Outcome, appeals, deactivation, flags};
@@ -48,7 +48,7 @@ async fn raise_flag(
     Path((_, member)): Path<(String, String)>,
     Body(b): Body<FlagBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let member = number("member id", &member)?;
     let flag = flags::raise(
         &app.db,
@@ -109,7 +109,7 @@ async fn dismiss_flag(
     Path((_, id)): Path<(String, String)>,
     Body(b): Body<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = number("flag id", &id)?;
     let flag = flags::dismiss(&app.db, coop.id, &actor, id, &b.reason, app.clock.now_ms()).await?;
     Ok(Json(json!({"flag": flag})))
@@ -130,7 +130,7 @@ async fn act_on_flag(
     Path((_, id)): Path<(String, String)>,
     Body(b): Body<ActBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = number("flag id", &id)?;
     let flag = flags::get(&app.db, coop.id, id).await?;
     let decision = deactivation::deactivate(
@@ -150,8 +150,8 @@ async fn act_on_flag(
 /// The caller's suspensions and removals with reasons, appeal windows,
 /// appeals and outcomes, and the flags raised about them. Suspended and
 /// removed members keep this (they log in with no role).
-async fn my_deactivations(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_deactivations(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let me = own_member(&actor)?;
     let now = app.clock.now_ms();
     let member = crate::identity::get_member(&app.db, coop.id, me).await?;
@@ -173,10 +173,10 @@ struct AppealBody {
 
 async fn appeal(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(b): Body<AppealBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let me = own_member(&actor)?;
     let appeal = appeals::open(
         &app.db,
@@ -217,7 +217,7 @@ async fn review(
     Path((_, id)): Path<(String, String)>,
     Body(b): Body<ReviewBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.active_member()?;
     let id = number("appeal id", &id)?;
     let appeal = appeals::review(
         &app.db,

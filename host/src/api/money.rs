@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::error::Error;
 use crate::identity::{self, Actor};
@@ -177,10 +177,10 @@ async fn account_history(
 
 async fn my_wallet(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     q: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let member = own_member(&actor)?;
     let kind = AccountKind::MemberWallet(member);
@@ -207,8 +207,8 @@ async fn my_wallet(
     })))
 }
 
-async fn my_bank_account(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_bank_account(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let account = payouts::bank_account(&app.db, coop.id, member).await?;
     Ok(Json(json!({"bank_account": account})))
@@ -216,10 +216,10 @@ async fn my_bank_account(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Js
 
 async fn set_my_bank_account(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Body(details): Body<payouts::BankDetails>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let account =
         payouts::set_bank_account(&app.db, coop.id, member, &details, app.clock.now_ms()).await?;
@@ -439,11 +439,11 @@ async fn all_statements(
 
 async fn member_statement(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, member, period)): Path<(String, String, String)>,
     q: Result<Query<Format>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let out = out_format(q)?;
     let period = month(&period)?;
     let member: i64 = member
@@ -467,11 +467,11 @@ async fn member_statement(
 
 async fn my_statement(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, period)): Path<(String, String)>,
     q: Result<Query<Format>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let out = out_format(q)?;
     let period = month(&period)?;
     let member = own_member(&actor)?;
@@ -484,8 +484,8 @@ async fn my_statement(
     ))
 }
 
-async fn my_access_log(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_access_log(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     Ok(Json(
         json!({"entries": access::about(&app.db, coop.id, member, 500).await?}),

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiResult, Body, Tenant, own_member};
+use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::error::Error;
 use crate::ratings;
@@ -25,8 +25,8 @@ pub(super) fn routes() -> Router<Arc<App>> {
 
 /// Every rating about the caller, with whether it is used and until when,
 /// and the summary of those used.
-async fn my_ratings(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+async fn my_ratings(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Value>> {
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let now = app.clock.now_ms();
     Ok(Json(json!({
@@ -43,11 +43,11 @@ struct ContestBody {
 
 async fn contest(
     State(app): State<Arc<App>>,
-    t: Tenant,
+    t: OwnData,
     Path((_, id)): Path<(String, i64)>,
     Body(b): Body<ContestBody>,
 ) -> ApiResult<Json<Value>> {
-    let (coop, actor) = t.member()?;
+    let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;
     let now = app.clock.now_ms();
     let rating = ratings::contest(&app.db, coop.id, member, id, &b.reason, now).await?;

@@ -66,7 +66,7 @@ async fn open_data(
 /// The data-protection impact summary, Markdown, for members (to share
 /// with worker representatives).
 async fn impact_summary(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Response> {
-    let (coop, _) = t.member()?;
+    let (coop, _) = t.active_member()?;
     let md = transparency::impact_summary(&app.db, &coop, &app.data_location()).await?;
     Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())
 }

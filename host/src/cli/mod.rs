@@ -47,6 +47,9 @@ struct SettingsArgs {
     database_url: Option<String>,
 }
 
+/// Shortest `--metrics-token`: long enough that guessing it is hopeless.
+pub const MIN_METRICS_TOKEN: usize = 32;
+
 /// How `coophost serve` runs.
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
@@ -91,6 +94,21 @@ struct ServeArgs {
     /// (required with --smtp-url).
     #[arg(long, env = "COOPHOST_MAIL_FROM")]
     mail_from: Option<String>,
+    /// An address (IP:PORT) credential verification may fetch an issuer's
+    /// keys from although it is not public or not port 80, such as another
+    /// host of a federation on a private network (repeat, or
+    /// comma-separate in the environment). Others are refused.
+    #[arg(
+        long = "allow-fetch-from",
+        env = "COOPHOST_ALLOW_FETCH_FROM",
+        value_delimiter = ',',
+        value_name = "IP:PORT"
+    )]
+    allow_fetch_from: Vec<SocketAddr>,
+    /// A bearer token Prometheus may read /metrics with (at least 32
+    /// characters); without it only the host operator's login may.
+    #[arg(long, env = "COOPHOST_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -807,7 +825,17 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         call_memory_mib,
         smtp_url,
         mail_from,
+        allow_fetch_from,
+        metrics_token,
     } = args;
+    if metrics_token
+        .as_ref()
+        .is_some_and(|t| t.len() < MIN_METRICS_TOKEN)
+    {
+        bail!(
+            "--metrics-token must be at least {MIN_METRICS_TOKEN} characters: generate one with `openssl rand -hex 32`"
+        );
+    }
     let started = Instant::now();
     let listen = listen
         .or(settings.listen_from_file)
@@ -847,6 +875,8 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(mib) = call_memory_mib {
         app.call_memory.set_limit(mib.saturating_mul(1 << 20));
     }
+    app.allow_fetch_from(allow_fetch_from);
+    app.set_metrics_token(metrics_token.as_deref());
     app.set_data_location(crate::transparency::DataLocation::from_env());
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",

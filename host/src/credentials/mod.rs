@@ -343,8 +343,8 @@ pub struct KeyLookup<'a> {
     pub given: Option<GivenKeys>,
     /// This host's database and public URL, if any.
     pub local: Option<(&'a Db, &'a str)>,
-    /// Whether fetching over HTTP is allowed.
-    pub fetch: bool,
+    /// Whether fetching over HTTP is allowed, and where to.
+    pub fetch: Option<fetch::FetchPolicy>,
 }
 
 /// Check `credential` at `now_ms` (the verifier's clock).
@@ -551,7 +551,7 @@ async fn find_key(
         let key = keys::find_in_document(&doc, method, &issuer.id()).map_err(unknown)?;
         return Ok((key, KeySource::Local));
     }
-    if !lookup.fetch {
+    let Some(policy) = &lookup.fetch else {
         return Err((
             Failure::KeyUnavailable,
             format!(
@@ -559,10 +559,21 @@ async fn find_key(
                 issuer.keys_url()
             ),
         ));
-    }
-    let doc = fetch::get_json(&issuer.keys_url())
-        .await
-        .map_err(|m| (Failure::KeyUnavailable, m))?;
+    };
+    let url = issuer.keys_url();
+    // Whatever went wrong (an address refused, nothing listening, a
+    // timeout, a bad answer) the caller hears the same thing, so the
+    // verifier cannot be used to map what this host can reach.
+    let doc = fetch::get_json(&url, policy).await.map_err(|e| {
+        tracing::warn!(url = %url, error = %e, "could not fetch an issuer's keys");
+        (
+            Failure::KeyUnavailable,
+            format!(
+                "could not fetch the issuer's keys from {url}: pass them with the credential as \
+                 `keys` (the issuer's keys document or its publicKeyMultibase)"
+            ),
+        )
+    })?;
     if doc.get("id").and_then(Value::as_str) != Some(issuer.keys_url().as_str()) {
         return Err(unknown(format!(
             "the document at {} does not name itself as the issuer's keys",

@@ -211,12 +211,12 @@ pub async fn erase(db: &Db, coop_id: i64, member_id: i64, now_ms: i64) -> Result
         .await?
         .get(0);
     let entries = decision_entries_about(db, coop_id, member_id).await?;
+    // The plugins' records first, each namespace under its own lock with
+    // its quota counter brought down (the store owns both). Erasing again
+    // after a failure below finds them gone and finishes the rest.
+    let plugin_records_deleted = crate::store::erase_member(db, coop_id, member_id).await?;
     let mut tx = db.begin_write().await?;
     let run = |sql: &'static str| sqlx::query(sql).bind(coop_id).bind(member_id);
-    let plugin_records_deleted = run("DELETE FROM kv WHERE coop_id = $1 AND member_id = $2")
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
     let notifications_deleted = run("DELETE FROM events WHERE coop_id = $1 AND member_id = $2")
         .execute(&mut *tx)
         .await?

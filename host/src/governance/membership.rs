@@ -129,6 +129,8 @@ pub async fn invite(
     inv: &NewInvitation,
     now: i64,
 ) -> Result<(Request, String)> {
+    // Roles beyond plain membership are a grant-role decision (issue 16).
+    super::grants::check(db, coop_id, by, &inv.roles).await?;
     let email = identity::normalise_email(&inv.email)?;
     let (_, rules) = rules::current(db, coop_id).await?;
     check_college(&rules, &inv.college)?;

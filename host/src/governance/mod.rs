@@ -7,7 +7,10 @@
 //! - [`proposals`]: opening, voting, closing, applying; direct changes
 //!   where the rules still allow them.
 //! - [`terms`]: terms of service with a notice period and acceptances.
+//! - [`grants`]: the one check and record every grant of a role goes
+//!   through.
 
+pub mod grants;
 pub mod membership;
 pub mod proposals;
 pub mod rules;

@@ -193,11 +193,9 @@ impl Change {
                 grants,
                 ..
             } => {
-                let staged = sqlx::query("SELECT 1 FROM components WHERE sha256 = $1")
-                    .bind(sha256)
-                    .fetch_optional(&db.pool)
-                    .await?;
-                if staged.is_none() {
+                // Staged by this coop (or installed in it before): a coop
+                // cannot install what another coop uploaded by its hash.
+                if !plugins::staging::available_to(db, coop_id, sha256).await? {
                     return Err(Error::Invalid(format!(
                         "no staged component {sha256}: upload it first (POST /v1/coops/{{coop}}/components)"
                     )));
@@ -377,7 +375,22 @@ async fn notify_members(
     Ok(())
 }
 
-/// Open a proposal by member `proposer`.
+/// Refuse unless `member_id` is an active member of the coop: suspended,
+/// removed and departed members neither vote nor propose.
+async fn require_active(db: &Db, coop_id: i64, member_id: i64, what: &str) -> Result<()> {
+    match identity::member_status(db, coop_id, member_id).await? {
+        Some(s) if s == "active" => Ok(()),
+        Some(s) => Err(Error::Forbidden(format!(
+            "member {member_id} is {s}: only active members {what}"
+        ))),
+        None => Err(Error::NotFound(format!(
+            "no member {member_id} in this coop"
+        ))),
+    }
+}
+
+/// Open a proposal by member `proposer` (0: the host itself, for an
+/// application put to the vote).
 pub async fn open(
     db: &Db,
     coop_id: i64,
@@ -391,6 +404,9 @@ pub async fn open(
     }
     if new.body.len() > 20_000 {
         return Err(Error::Invalid("body must be at most 20000 bytes".into()));
+    }
+    if proposer != 0 {
+        require_active(db, coop_id, proposer, "open a proposal").await?;
     }
     new.change.check(db, coop_id).await?;
     let kind = new.change.kind();
@@ -481,6 +497,9 @@ pub async fn vote(
     let member_id = member
         .member_id
         .ok_or_else(|| Error::Forbidden("only members vote".into()))?;
+    // Checked here as well as by the route: a ballot on record was cast
+    // while its member was active, which is what the tally relies on.
+    require_active(db, coop_id, member_id, "vote").await?;
     let p = get(db, coop_id, id).await?;
     if p.status != "open" || now >= p.closes_at {
         return Err(Error::Conflict(format!(
@@ -539,14 +558,19 @@ pub async fn ballots(db: &Db, id: i64) -> Result<Vec<Ballot>> {
         .collect()
 }
 
-/// Who may vote, per college, now.
+/// Who may vote, per college, now: the active members. (Members whose
+/// ballot is on record but who are no longer active are added by the
+/// tally: see [`tally`]'s "Who counts".)
 pub async fn electorate(db: &Db, coop_id: i64, rules: &Rules) -> Result<Electorate> {
-    let rows = sqlx::query("SELECT college FROM members WHERE coop_id = $1 AND status = 'active'")
-        .bind(coop_id)
-        .fetch_all(&db.pool)
-        .await?;
-    let colleges: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    let rows = sqlx::query(
+        "SELECT id, college FROM members WHERE coop_id = $1 AND status = 'active' ORDER BY id",
+    )
+    .bind(coop_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let colleges: Vec<Option<String>> = rows.iter().map(|r| r.get(1)).collect();
     Ok(Electorate {
+        members: Some(rows.iter().map(|r| r.get(0)).collect()),
         eligible: colleges.len() as u32,
         colleges: rules
             .colleges

@@ -16,6 +16,16 @@
 //! and object. A member with two ballots makes the whole tally an error
 //! rather than a guess about which one counts.
 //!
+//! **Who counts.** The electorate is the members who are active when the
+//! vote closes. Only an active member can cast (or change) a ballot, so
+//! every ballot on record was cast while its member was active. A ballot
+//! is judged when it is cast: if its member later leaves, is suspended or
+//! is removed before the close, the ballot still counts, and so does its
+//! member, in `eligible` and in the college the ballot names. So `cast`
+//! never exceeds `eligible` (turnout is at most 100%), and nobody can
+//! change a vote already cast by deactivating its voter before the close
+//! (a suspension may be overturned on appeal; a decision cannot be).
+//!
 //! **Quorum.** Every ballot counts toward the quorum: yes, no, abstain and
 //! object. With `eligible` members entitled to vote and `cast` ballots, the
 //! quorum is met when `cast × 10000 ≥ quorum_bp × eligible`. A proposal
@@ -184,6 +194,36 @@ pub struct Electorate {
     /// The colleges, in the order the tally lists them; used only by a
     /// college-weighted vote.
     pub colleges: Vec<College>,
+    /// The ids of the members counted in `eligible` (the active members
+    /// at the close), when known. A ballot of any other member was cast
+    /// while they were active: the tally counts them too (see "Who
+    /// counts" above). `None`: every ballot's member is already counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<i64>>,
+}
+
+impl Electorate {
+    /// This electorate plus the voters it does not list (members who cast
+    /// their ballot while active and are no longer active), each in the
+    /// college their ballot names.
+    fn with_earlier_voters(&self, ballots: &[&Ballot]) -> Electorate {
+        let mut e = self.clone();
+        let Some(members) = &self.members else {
+            return e;
+        };
+        let listed: std::collections::BTreeSet<i64> = members.iter().copied().collect();
+        for b in ballots.iter().filter(|b| !listed.contains(&b.member_id)) {
+            e.eligible = e.eligible.saturating_add(1);
+            if let Some(c) = e
+                .colleges
+                .iter_mut()
+                .find(|c| Some(c.name.as_str()) == b.college.as_deref())
+            {
+                c.eligible = c.eligible.saturating_add(1);
+            }
+        }
+        e
+    }
 }
 
 /// Why ballots cannot be accepted or counted.
@@ -404,6 +444,7 @@ pub fn tally(
     }
     let cast = u32::try_from(sorted.len())
         .map_err(|_| TallyError::TooManyBallots { cast: sorted.len() })?;
+    let electorate = &electorate.with_earlier_voters(&sorted);
     let mut totals = Counts::default();
     for b in &sorted {
         totals.add(&b.choice);
@@ -742,6 +783,7 @@ mod tests {
 
     fn flat(eligible: u32) -> Electorate {
         Electorate {
+            members: None,
             eligible,
             colleges: Vec::new(),
         }
@@ -958,6 +1000,7 @@ mod tests {
     /// Workers 50%, users 30%, supporters 20%; 12 eligible in all.
     fn coop() -> Electorate {
         Electorate {
+            members: None,
             eligible: 12,
             colleges: vec![
                 college("workers", 5_000, 5),
@@ -1104,6 +1147,7 @@ mod tests {
         // 1 no (0.875): 0.6 × 0.25 + 0.4 × 0.875 = 0.15 + 0.35 = 0.5
         // exactly, not more than 0.5: fails. At 4999 it passes.
         let electorate = Electorate {
+            members: None,
             eligible: 12,
             colleges: vec![college("workers", 6_000, 4), college("users", 4_000, 8)],
         };
@@ -1145,6 +1189,7 @@ mod tests {
         // 3333.33... and 1666.66..., whose whole parts add to only 4999;
         // the fractions must carry to reach exactly 5000, a tie that fails.
         let electorate = Electorate {
+            members: None,
             eligible: 6,
             colleges: vec![college("workers", 5_000, 3), college("users", 5_000, 3)],
         };
@@ -1418,6 +1463,7 @@ mod tests {
     #[test]
     fn duplicate_college_names_are_refused() {
         let electorate = Electorate {
+            members: None,
             eligible: 2,
             colleges: vec![college("workers", 5_000, 1), college("workers", 5_000, 1)],
         };
@@ -1439,6 +1485,7 @@ mod tests {
             149,
         ];
         let mut electorate = Electorate {
+            members: None,
             eligible: 0,
             colleges: Vec::new(),
         };
@@ -1505,5 +1552,58 @@ mod tests {
         .unwrap();
         let back: Tally = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn a_ballot_cast_before_its_member_left_counts_and_so_do_they() {
+        // Members 1 and 2 are active at the close; 3 voted while active and
+        // was suspended before it. Three ballots of three counted: 100%.
+        let electorate = Electorate {
+            members: Some(vec![1, 2]),
+            ..flat(2)
+        };
+        let t = tally(
+            &rules(Method::OneMemberOneVote, 10_000, 5_000),
+            &electorate,
+            &votes(&[Yes, No, No]),
+        )
+        .unwrap();
+        assert_eq!((t.eligible, t.cast), (3, 3));
+        assert!(t.quorum_met);
+        assert!(!t.passed, "2 no to 1 yes: {}", t.explanation);
+        // Without the ids (a caller that cannot say who was active), the
+        // electorate is taken as given.
+        let t = tally(
+            &rules(Method::OneMemberOneVote, 0, 5_000),
+            &flat(2),
+            &votes(&[Yes, No]),
+        )
+        .unwrap();
+        assert_eq!(t.eligible, 2);
+    }
+
+    #[test]
+    fn an_earlier_voter_counts_in_the_college_their_ballot_names() {
+        // Workers has 1 active member (id 1); member 9 voted as a worker and
+        // left before the close.
+        let electorate = Electorate {
+            members: Some(vec![1, 2]),
+            eligible: 2,
+            colleges: vec![college("workers", 5_000, 1), college("users", 5_000, 1)],
+        };
+        let ballots = [
+            in_college(1, "workers", Yes),
+            in_college(9, "workers", Yes),
+            in_college(2, "users", No),
+        ];
+        let t = tally(
+            &weighted(5_000, EmptyCollege::Exclude),
+            &electorate,
+            &ballots,
+        )
+        .unwrap();
+        assert_eq!((t.eligible, t.cast), (3, 3));
+        let workers = t.colleges.iter().find(|c| c.name == "workers").unwrap();
+        assert_eq!((workers.eligible, workers.yes), (2, 2));
     }
 }

@@ -603,6 +603,19 @@ pub async fn get_member(db: &Db, coop_id: i64, member_id: i64) -> Result<Member>
     Ok(member_from_row(&row))
 }
 
+/// A member's status in a coop (`active`, `suspended`, `removed` or
+/// `left`); `None` when there is no such member.
+pub async fn member_status(db: &Db, coop_id: i64, member_id: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT status FROM members WHERE coop_id = $1 AND id = $2")
+            .bind(coop_id)
+            .bind(member_id)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|r| r.get(0)),
+    )
+}
+
 /// Revoke a bearer token.
 pub async fn logout(db: &Db, clock: &dyn Clock, token: &str) -> Result<()> {
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")

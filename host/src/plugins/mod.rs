@@ -5,6 +5,7 @@ pub mod ceilings;
 pub mod lifecycle;
 pub mod manifest;
 pub mod signing;
+pub mod staging;
 pub mod timers;
 
 pub use lifecycle::{InstallOptions, InstallReport, install, rollback, uninstall};

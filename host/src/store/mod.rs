@@ -535,6 +535,62 @@ pub async fn dump(db: &Db, coop_id: i64, plugin: &str) -> Result<Vec<Entry>> {
     Ok(rows.iter().map(entry_from_row).collect())
 }
 
+/// Delete every record tagged with `member_id` in the coop's plugin
+/// namespaces (a member's erasure), keeping each namespace's quota
+/// counter (`kv_usage`) equal to what it holds: each namespace changes
+/// under its lock, as a call's commit does, so no commit counts against
+/// records that are gone. Returns how many records were deleted.
+pub async fn erase_member(db: &Db, coop_id: i64, member_id: i64) -> Result<u64> {
+    let plugins: Vec<String> =
+        sqlx::query("SELECT DISTINCT plugin FROM kv WHERE coop_id = $1 AND member_id = $2")
+            .bind(coop_id)
+            .bind(member_id)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    let mut deleted = 0;
+    for plugin in plugins {
+        let mut ns = db
+            .begin_namespace(coop_id, &plugin)
+            .await
+            .map_err(Error::Internal)?;
+        let rows = sqlx::query(
+            "SELECT key, CAST(LENGTH(value) AS BIGINT) FROM kv \
+             WHERE coop_id = $1 AND plugin = $2 AND member_id = $3",
+        )
+        .bind(coop_id)
+        .bind(&plugin)
+        .bind(member_id)
+        .fetch_all(&mut *ns.tx)
+        .await?;
+        let keys = rows.len() as i64;
+        let bytes: i64 = rows
+            .iter()
+            .map(|r| r.get::<String, _>(0).len() as i64 + r.get::<i64, _>(1))
+            .sum();
+        sqlx::query("DELETE FROM kv WHERE coop_id = $1 AND plugin = $2 AND member_id = $3")
+            .bind(coop_id)
+            .bind(&plugin)
+            .bind(member_id)
+            .execute(&mut *ns.tx)
+            .await?;
+        sqlx::query(
+            "UPDATE kv_usage SET keys = keys - $1, bytes = bytes - $2 WHERE coop_id = $3 AND plugin = $4",
+        )
+        .bind(keys)
+        .bind(bytes)
+        .bind(coop_id)
+        .bind(&plugin)
+        .execute(&mut *ns.tx)
+        .await?;
+        ns.tx.commit().await?;
+        deleted += keys as u64;
+    }
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

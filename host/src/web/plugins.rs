@@ -13,7 +13,7 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,12 +33,7 @@ const MAX_UPLOAD_BYTES: usize = 65 * 1024 * 1024;
 pub fn routes() -> Router<Web> {
     Router::new()
         .route("/c/{coop}/plugins", get(list))
-        .route(
-            "/c/{coop}/plugins/install",
-            get(install_form)
-                .post(install)
-                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-        )
+        .route("/c/{coop}/plugins/install", get(install_form).post(install))
         .route("/c/{coop}/plugins/{name}", get(detail))
         .route("/c/{coop}/plugins/{name}/config", post(set_config))
         .route("/c/{coop}/plugins/{name}/limits", post(set_limits))
@@ -1045,12 +1040,26 @@ async fn install(
     v: Visitor,
     Path(slug): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    // Only an admin's upload is parsed at all.
+    // Only an admin's upload is read at all: the body is taken unread and
+    // read only once the visitor is known to be an admin of the coop.
     let c = match admin_ctx(&web, &v, &slug).await {
         Ok(c) => c,
         Err(r) => return r,
+    };
+    let body = match axum::body::to_bytes(body, MAX_UPLOAD_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return super::layout::error_page(
+                &v,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &v.f(
+                    "plugins.upload-too-large",
+                    &[("max", &(MAX_UPLOAD_BYTES >> 20).to_string())],
+                ),
+            );
+        }
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
