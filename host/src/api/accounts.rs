@@ -50,7 +50,7 @@ pub(super) async fn throttle(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     token: String,
@@ -81,7 +81,7 @@ async fn verify_email(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetBody {
     email: String,
@@ -121,7 +121,7 @@ async fn request_reset(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmBody {
     token: String,

@@ -45,7 +45,7 @@ impl From<AuthError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
@@ -75,7 +75,7 @@ async fn login(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SecondStep {
     challenge: String,
@@ -122,7 +122,7 @@ async fn status(State(app): State<Arc<App>>, auth: Auth) -> ApiResult<Json<Value
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
     password: String,
@@ -167,7 +167,7 @@ async fn start(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeBody {
     code: String,

@@ -67,7 +67,7 @@ async fn my_consents(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<
     Ok(Json(json!({"categories": categories, "history": history})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConsentBody {
     given: bool,

@@ -109,7 +109,7 @@ async fn issue(
     Ok((StatusCode::CREATED, Json(credential)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     credential: Value,
@@ -175,7 +175,7 @@ async fn rotate(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<(StatusCode
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     reason: String,

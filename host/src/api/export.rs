@@ -46,7 +46,7 @@ async fn my_export(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Respons
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EraseBody {
     confirm: String,

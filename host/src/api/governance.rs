@@ -84,7 +84,7 @@ async fn get_rules(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Val
     Ok(Json(json!({"version": version, "rules": rules})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RulesBody {
     rules: Rules,
@@ -148,7 +148,7 @@ async fn get_proposal(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VoteBody {
     choice: Choice,
@@ -256,7 +256,7 @@ async fn get_terms(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Va
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TermsBody {
     text: String,
@@ -325,7 +325,7 @@ async fn invite(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AcceptBody {
     token: String,
@@ -449,7 +449,7 @@ async fn status_history(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
     status: String,
@@ -517,7 +517,7 @@ async fn my_shares(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<Va
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BuyShares {
     count: i64,

@@ -639,7 +639,7 @@ async fn list_coops(State(app): State<Arc<App>>, Auth(p, _): Auth) -> ApiResult<
     Ok(Json(json!({"coops": coops})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCoop {
     slug: String,
@@ -717,7 +717,7 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(json!({"member": m}))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
     name: String,
@@ -821,7 +821,7 @@ async fn get_algorithm(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfigValue {
     value: Value,
@@ -897,7 +897,7 @@ async fn notifications(
     Ok(Json(json!({"notifications": list, "unread_shown": unread})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct MarkRead {
     /// Notification ids; all of the caller's when absent.
@@ -1167,7 +1167,7 @@ async fn list_split(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Va
     Ok(Json(json!({"in_effect": current, "history": history})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSplit {
     terms: crate::ledger::split::SplitTerms,

@@ -35,7 +35,7 @@ fn number(what: &str, text: &str) -> ApiResult<i64> {
         .map_err(|_| Error::BadRequest(format!("{what} {text:?} is not a number")).into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FlagBody {
     reason: String,
@@ -97,7 +97,7 @@ async fn list_flags(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonBody {
     reason: String,
@@ -115,7 +115,7 @@ async fn dismiss_flag(
     Ok(Json(json!({"flag": flag})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActBody {
     /// `suspended` or `removed`.
@@ -163,7 +163,7 @@ async fn my_deactivations(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AppealBody {
     /// The decision's id (its status change id).
@@ -204,7 +204,7 @@ async fn list_appeals(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReviewBody {
     outcome: Outcome,

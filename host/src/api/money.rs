@@ -249,7 +249,7 @@ async fn set_coop_bank_account(
     Ok(Json(json!({"bank_account": account})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewRequest {
     #[serde(default)]
@@ -267,7 +267,7 @@ async fn preview_payouts(
     Ok(Json(json!({"preview": preview})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExecuteRequest {
     msg_id: String,
@@ -337,7 +337,7 @@ async fn payout_file(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FloorRunRequest {
     period: Month,
@@ -492,7 +492,7 @@ async fn my_access_log(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Jso
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReverseBody {
     reason: String,

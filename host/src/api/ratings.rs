@@ -35,7 +35,7 @@ async fn my_ratings(State(app): State<Arc<App>>, t: OwnData) -> ApiResult<Json<V
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ContestBody {
     reason: String,
@@ -63,7 +63,7 @@ async fn contested(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Val
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReviewBody {
     /// `keep` or `remove`.

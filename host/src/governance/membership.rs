@@ -106,7 +106,7 @@ fn check_college(rules: &rules::Rules, college: &Option<String>) -> Result<()> {
 }
 
 /// An invitation to make.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
     /// Who.
@@ -309,7 +309,7 @@ pub async fn accept_invitation(
 }
 
 /// An application to join.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// Email (the login).

@@ -34,7 +34,7 @@ pub const APPLY_JOB: &str = "governance.apply";
 const HOUR_MS: i64 = 3_600_000;
 
 /// What a proposal changes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Change {
     /// Set a plugin's configuration value.
@@ -241,7 +241,7 @@ impl Change {
 }
 
 /// A proposal to open.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProposal {
     /// A short title.

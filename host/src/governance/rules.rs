@@ -18,7 +18,19 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 
 /// The kinds of proposal, i.e. the kinds of change governance covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// Set a plugin configuration value (e.g. the price per km).
@@ -77,7 +89,7 @@ impl Kind {
 }
 
 /// Bounds every college weight must respect, in basis points.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bounds {
     /// Smallest weight of a college.
@@ -87,7 +99,7 @@ pub struct Bounds {
 }
 
 /// A college of the coop and its vote weight.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollegeWeight {
     /// Its name, e.g. `workers`; members carry it.
@@ -97,7 +109,7 @@ pub struct CollegeWeight {
 }
 
 /// How one kind of proposal is voted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KindRules {
     /// Method, quorum and threshold.
@@ -109,7 +121,7 @@ pub struct KindRules {
 }
 
 /// The coop's governance rules.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Bounds on college weights (the SCIC's: each college 10 % to 50 %).
@@ -153,7 +165,7 @@ pub struct Rules {
 }
 
 /// What the coop requires to keep accounts safe.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityRules {
     /// Admins act as admins only in sessions opened with a second factor
@@ -171,7 +183,7 @@ fn default_rating_retention_days() -> u32 {
 }
 
 /// How people join and leave, and the coop's shares.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MembershipRules {
     /// Whether people may apply; invitations always work.
@@ -190,7 +202,9 @@ pub struct MembershipRules {
 }
 
 /// Who admits applicants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Approval {
     /// An admin approves or rejects.

@@ -94,7 +94,7 @@ use serde::{Deserialize, Serialize};
 pub const WHOLE_BP: u32 = 10_000;
 
 /// A member's choice on a ballot.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Choice {
     /// For the proposal; under consent, consent.
@@ -122,7 +122,7 @@ pub struct Ballot {
 }
 
 /// How the ballots decide.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Every member's vote weighs the same.
@@ -134,7 +134,9 @@ pub enum Method {
 }
 
 /// What a college with no yes or no vote does in a college-weighted vote.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmptyCollege {
     /// Its weight is left out and the counted colleges' weights are
@@ -146,7 +148,7 @@ pub enum EmptyCollege {
 }
 
 /// The vote rules of a proposal, fixed when it opens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoteRules {
     /// How the ballots decide.

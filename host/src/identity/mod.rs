@@ -293,7 +293,7 @@ pub async fn coops_of_user(db: &Db, user_id: i64) -> Result<Vec<Coop>> {
 }
 
 /// What is needed to add a member.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct NewMember {
     /// Their email (the login).
     pub email: String,

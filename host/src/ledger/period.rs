@@ -109,6 +109,21 @@ impl Serialize for Month {
     }
 }
 
+/// A month is written `YYYY-MM` in JSON (the API's documents say so).
+impl schemars::JsonSchema for Month {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Month".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$",
+            "description": "a calendar month, YYYY-MM"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Month {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Month, D::Error> {
         let text = String::deserialize(d)?;

@@ -27,7 +27,9 @@ pub struct PolicyRecord {
 
 /// What the host does when a worker's period earnings fall short of the
 /// floor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnShortfall {
     /// Pay the difference from the solidarity fund (a normal balanced
@@ -58,7 +60,7 @@ impl OnShortfall {
 }
 
 /// A floor rate to record.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFloor {
     /// Minor units of `currency` per on-shift hour, positive.

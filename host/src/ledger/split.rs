@@ -10,7 +10,7 @@ use super::money::{BP_WHOLE, Currency, Money, bp_of, split_proportional};
 use super::transaction::{Posting, Transaction, kinds};
 
 /// Who pays the payment processor's fee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeeBearer {
     /// Taken from the worker's part.
@@ -34,7 +34,7 @@ impl FeeBearer {
 
 /// The parameters of a split policy. All `_bp` fields are basis points
 /// (10,000 = 100 %).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "model", rename_all = "snake_case")]
 pub enum SplitTerms {
     /// The coop keeps a commission on each order and divides it.

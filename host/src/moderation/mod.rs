@@ -136,7 +136,7 @@ pub fn reviewer(actor: &Actor, decided_by: i64, member: i64) -> Result<i64> {
 }
 
 /// How a review ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The decision stands.

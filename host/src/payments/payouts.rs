@@ -22,7 +22,7 @@ use crate::ledger::sepa::{Debtor, MAX_ID_LEN, Payout, PayoutRun, pain001};
 pub const COOP_ACCOUNT: i64 = 0;
 
 /// Bank details as entered.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BankDetails {
     /// The account holder's name, as the bank knows it.

@@ -76,7 +76,9 @@ pub enum Grants {
 }
 
 /// What happens to an import the coop did not grant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ungranted {
     /// Refuse the install, listing what is missing.
