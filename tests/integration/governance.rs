@@ -37,7 +37,7 @@ async fn member(host: &TestHost, slug: &str, email: &str, roles: &[&str], colleg
 
 /// Confirm an application's address with the link the host queued for it
 /// (and the password these tests apply with).
-async fn confirm_address(host: &TestHost, email: &str) {
+pub(crate) async fn confirm_address(host: &TestHost, email: &str) {
     let token = crate::mailbox::outbox_token(host, email, "/verify-email").await;
     let (s, body) = host
         .request(

@@ -177,6 +177,8 @@ async fn role_grants_follow_the_grant_role_rule_and_are_logged() {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         let app_id = body["application"]["id"].as_i64().unwrap();
+        // It reaches the coop once its address is confirmed.
+        crate::governance::confirm_address(&host, "fay@grants.coop").await;
         let (s, body) = host
             .request(
                 Method::POST,

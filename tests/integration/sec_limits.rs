@@ -351,7 +351,16 @@ async fn one_coop_cannot_take_every_instance() {
         assert_eq!(host.app.calls_in_flight(busy.id), 0);
         let (s, _, body) = call_with_headers(&host, "busy", &b).await;
         assert_eq!(s, StatusCode::OK, "{backend:?}: {body}");
-        let (_, text) = host.request(Method::GET, "/metrics", None, None).await;
+        host.app
+            .set_metrics_token(Some(crate::sec_exposure::METRICS_TOKEN));
+        let (_, text) = host
+            .request(
+                Method::GET,
+                "/metrics",
+                Some(crate::sec_exposure::METRICS_TOKEN),
+                None,
+            )
+            .await;
         assert!(text.as_str().unwrap().contains("limit=\"coop_instances\""));
         Arc::try_unwrap(host)
             .ok()

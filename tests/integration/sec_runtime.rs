@@ -148,7 +148,16 @@ async fn one_call_cannot_make_the_host_hold_unbounded_memory() {
             "{backend:?}: the host held {} bytes for calls",
             budget.peak()
         );
-        let (_, text) = host.request(Method::GET, "/metrics", None, None).await;
+        host.app
+            .set_metrics_token(Some(crate::sec_exposure::METRICS_TOKEN));
+        let (_, text) = host
+            .request(
+                Method::GET,
+                "/metrics",
+                Some(crate::sec_exposure::METRICS_TOKEN),
+                None,
+            )
+            .await;
         assert!(
             text.as_str().unwrap().contains("limit=\"call_bytes\""),
             "call_bytes hits are not counted"
