@@ -17,6 +17,25 @@ use crate::governance::membership;
 use crate::identity::{self, email};
 use crate::throttle::{self, Rule};
 
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/auth/password-reset",
+        schema: super::openapi::schema_of::<ResetBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/auth/password-reset/confirm",
+        schema: super::openapi::schema_of::<ConfirmBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/auth/verify-email",
+        schema: super::openapi::schema_of::<VerifyBody>,
+    },
+];
+
 /// The account routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()

@@ -13,7 +13,6 @@ use super::{ApiResult, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::audit::{self, AUDIT};
 use crate::chain;
-use crate::error::Error;
 
 /// The audit routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -30,15 +29,14 @@ struct Page {
     limit: Option<i64>,
 }
 
-fn page(q: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> ApiResult<(i64, i64)> {
-    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+fn page(q: Page) -> ApiResult<(i64, i64)> {
     Ok((q.after.unwrap_or(0), q.limit.unwrap_or(100)))
 }
 
 async fn list(
     State(app): State<Arc<App>>,
     t: Tenant,
-    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let (coop, _) = t.admin()?;
     let (after, limit) = page(q)?;
@@ -55,7 +53,7 @@ async fn verify(State(app): State<Arc<App>>, t: Tenant) -> ApiResult<Json<Value>
 async fn mine(
     State(app): State<Arc<App>>,
     t: OwnData,
-    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.own_data()?;
     let member = own_member(&actor)?;

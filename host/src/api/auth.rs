@@ -17,6 +17,40 @@ use crate::app::App;
 use crate::error::Error;
 use crate::identity::{self, Actor, AuthError, Coop, LoginOutcome, Principal, second_factor};
 
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/auth/login",
+        schema: super::openapi::schema_of::<LoginBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/auth/login/second-factor",
+        schema: super::openapi::schema_of::<SecondStep>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/me/second-factor",
+        schema: super::openapi::schema_of::<StartBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/me/second-factor/confirm",
+        schema: super::openapi::schema_of::<CodeBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/me/second-factor/disable",
+        schema: super::openapi::schema_of::<CodeBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/me/second-factor/recovery-codes",
+        schema: super::openapi::schema_of::<CodeBody>,
+    },
+];
+
 /// The auth routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()

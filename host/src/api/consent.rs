@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use super::Path;
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -13,6 +14,13 @@ use crate::app::App;
 use crate::consent::{self, Basis};
 use crate::error::Error;
 use crate::plugins;
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[super::openapi::BodyDoc {
+    method: "put",
+    path: "/v1/coops/{coop}/me/consents/{plugin}/{category}",
+    schema: super::openapi::schema_of::<ConsentBody>,
+}];
 
 /// The consent routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use super::Path;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +18,25 @@ use crate::app::App;
 use crate::credentials::{self, GivenKeys, IssueOptions, Issuer, KeyLookup, contexts, keys};
 use crate::error::Error;
 use crate::throttle;
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/credential-keys/{seq}/revoke",
+        schema: super::openapi::schema_of::<RevokeBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/me/credential",
+        schema: super::openapi::schema_of::<Option<crate::credentials::IssueOptions>>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/credentials/verify",
+        schema: super::openapi::schema_of::<VerifyBody>,
+    },
+];
 
 /// The credential routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {

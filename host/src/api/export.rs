@@ -15,6 +15,13 @@ use crate::app::App;
 use crate::error::Error;
 use crate::export;
 
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[super::openapi::BodyDoc {
+    method: "post",
+    path: "/v1/coops/{coop}/me/erasure",
+    schema: super::openapi::schema_of::<EraseBody>,
+}];
+
 /// The data-rights routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()

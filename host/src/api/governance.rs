@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use super::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,6 +22,55 @@ use crate::governance::terms;
 use crate::governance::{grants, membership};
 use crate::identity;
 use crate::plugins::staging;
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/governance/rules",
+        schema: super::openapi::schema_of::<RulesBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/applications",
+        schema: super::openapi::schema_of::<membership::NewApplication>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/invitations",
+        schema: super::openapi::schema_of::<membership::NewInvitation>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/invitations/accept",
+        schema: super::openapi::schema_of::<AcceptBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/me/shares",
+        schema: super::openapi::schema_of::<BuyShares>,
+    },
+    super::openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/members/{member}/status",
+        schema: super::openapi::schema_of::<StatusBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/proposals",
+        schema: super::openapi::schema_of::<crate::governance::proposals::NewProposal>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/proposals/{id}/votes",
+        schema: super::openapi::schema_of::<VoteBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/terms",
+        schema: super::openapi::schema_of::<TermsBody>,
+    },
+];
 
 /// The governance routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -214,10 +264,9 @@ struct Page {
 async fn decisions(
     State(app): State<Arc<App>>,
     t: Tenant,
-    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let (coop, _) = t.active_member()?;
-    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let entries = chain::list(
         &app.db,
         DECISIONS,

@@ -17,7 +17,7 @@ mod transparency;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::{delete, get, post, put};
@@ -63,6 +63,83 @@ pub fn not_found() -> ApiError {
         "not-found",
         "no such route; see /openapi.json",
     )
+}
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[openapi::BodyDoc] = &[
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops",
+        schema: openapi::schema_of::<NewCoop>,
+    },
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/api-keys",
+        schema: openapi::schema_of::<NewKey>,
+    },
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/call/{package}/{interface}/{function}",
+        schema: openapi::schema_of::<serde_json::Map<String, Value>>,
+    },
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/earnings-floor",
+        schema: openapi::schema_of::<policies::NewFloor>,
+    },
+    openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/limit-ceilings",
+        schema: openapi::schema_of::<openapi::Overrides>,
+    },
+    openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/me/worker-status",
+        schema: openapi::schema_of::<shifts::WorkerStatus>,
+    },
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/members",
+        schema: openapi::schema_of::<identity::NewMember>,
+    },
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/notifications/read",
+        schema: openapi::schema_of::<MarkRead>,
+    },
+    openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/plugins/{plugin}/config/{name}",
+        schema: openapi::schema_of::<ConfigValue>,
+    },
+    openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/plugins/{plugin}/limits",
+        schema: openapi::schema_of::<openapi::Overrides>,
+    },
+    openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/split-policies",
+        schema: openapi::schema_of::<NewSplit>,
+    },
+];
+
+/// Every host route's JSON body, for the OpenAPI document.
+fn all_bodies() -> impl Iterator<Item = &'static openapi::BodyDoc> {
+    [
+        BODIES,
+        accounts::BODIES,
+        auth::BODIES,
+        consent::BODIES,
+        credentials::BODIES,
+        export::BODIES,
+        governance::BODIES,
+        moderation::BODIES,
+        money::BODIES,
+        ratings::BODIES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The JSON API alone (the web pages call it in process).
@@ -233,6 +310,41 @@ impl FromRequestParts<Arc<App>> for ClientIp {
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         Ok(ClientIp(app.client_ip(peer, forwarded)))
+    }
+}
+
+/// Path parameters whose every failure is a JSON 400 saying which segment
+/// did not parse (axum's own extractor answers in plain text).
+pub struct Path<T>(pub T);
+
+impl<T> FromRequestParts<Arc<App>> for Path<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, app)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| Error::BadRequest(format!("bad path: {}", e.body_text())).into())
+    }
+}
+
+/// A query string whose every failure is a JSON 400 saying what was wrong.
+pub struct Query<T>(pub T);
+
+impl<T> FromRequestParts<Arc<App>> for Query<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> ApiResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, app)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| Error::BadRequest(format!("bad query: {}", e.body_text())).into())
     }
 }
 
@@ -875,11 +987,10 @@ struct InboxQuery {
 async fn notifications(
     State(app): State<Arc<App>>,
     t: OwnData,
-    query: Result<axum::extract::Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<InboxQuery>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.own_data()?;
-    let axum::extract::Query(q) =
-        query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+
     let list = match actor.member_id {
         Some(m) => {
             events::inbox(
@@ -976,7 +1087,7 @@ async fn notification_stream(
     t: Tenant,
     Auth(_, token): Auth,
     headers: axum::http::HeaderMap,
-    query: Result<axum::extract::Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<StreamQuery>,
 ) -> ApiResult<
     axum::response::sse::Sse<
         impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
@@ -986,8 +1097,6 @@ async fn notification_stream(
     let (coop, actor) = t.active_member()?;
     let member = own_member(&actor)?;
     let token = token.ok_or_else(|| Error::Unauthenticated("log in first".into()))?;
-    let axum::extract::Query(q) =
-        query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -1104,11 +1213,10 @@ struct ShiftQuery {
 async fn list_shifts(
     State(app): State<Arc<App>>,
     t: OwnData,
-    query: Result<axum::extract::Query<ShiftQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ShiftQuery>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.own_data()?;
-    let axum::extract::Query(q) =
-        query.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+
     let member = match q.member {
         Some(m) if Some(m) != actor.member_id => {
             if !actor.has_role("admin") {

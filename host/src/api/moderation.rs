@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use super::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +17,35 @@ use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::error::Error;
 use crate::moderation::{Outcome, appeals, deactivation, flags};
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/appeals/{id}/review",
+        schema: super::openapi::schema_of::<ReviewBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/flags/{id}/act",
+        schema: super::openapi::schema_of::<ActBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/flags/{id}/dismiss",
+        schema: super::openapi::schema_of::<ReasonBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/me/appeals",
+        schema: super::openapi::schema_of::<AppealBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/members/{member}/flags",
+        schema: super::openapi::schema_of::<FlagBody>,
+    },
+];
 
 /// The moderation routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -69,11 +99,7 @@ struct StatusQuery {
     status: Option<String>,
 }
 
-fn pending_only(
-    q: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
-    waiting: &str,
-) -> ApiResult<bool> {
-    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+fn pending_only(q: StatusQuery, waiting: &str) -> ApiResult<bool> {
     match q.status.as_deref() {
         None => Ok(true),
         Some(s) if s == waiting => Ok(true),
@@ -88,7 +114,7 @@ fn pending_only(
 async fn list_flags(
     State(app): State<Arc<App>>,
     t: Tenant,
-    q: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<StatusQuery>,
 ) -> ApiResult<Json<Value>> {
     let (coop, _) = t.admin()?;
     let open = pending_only(q, "open")?;
@@ -195,7 +221,7 @@ async fn appeal(
 async fn list_appeals(
     State(app): State<Arc<App>>,
     t: Tenant,
-    q: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<StatusQuery>,
 ) -> ApiResult<Json<Value>> {
     let (coop, _) = t.admin()?;
     let pending = pending_only(q, "pending")?;

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use super::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +21,40 @@ use crate::ledger::account::AccountKind;
 use crate::ledger::period::Month;
 use crate::ledger::repo;
 use crate::payments::{access, floor_run, payouts, statements};
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/floor-runs",
+        schema: super::openapi::schema_of::<FloorRunRequest>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/ledger/transactions/{key}/reverse",
+        schema: super::openapi::schema_of::<ReverseBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/me/bank-account",
+        schema: super::openapi::schema_of::<payouts::BankDetails>,
+    },
+    super::openapi::BodyDoc {
+        method: "put",
+        path: "/v1/coops/{coop}/payout-account",
+        schema: super::openapi::schema_of::<payouts::BankDetails>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/payout-runs",
+        schema: super::openapi::schema_of::<ExecuteRequest>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/payout-runs/preview",
+        schema: super::openapi::schema_of::<Option<PreviewRequest>>,
+    },
+];
 
 /// The money routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -82,10 +117,7 @@ enum Out {
     Csv,
 }
 
-fn out_format(
-    q: Result<Query<Format>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Out> {
-    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
+fn out_format(q: Format) -> ApiResult<Out> {
     match q.format.as_deref() {
         None | Some("json") => Ok(Out::Json),
         Some("csv") => Ok(Out::Csv),
@@ -153,10 +185,9 @@ async fn account_history(
     State(app): State<Arc<App>>,
     t: Tenant,
     Path((_, account)): Path<(String, String)>,
-    q: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Limit>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.admin()?;
-    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let kind = AccountKind::parse(&account).map_err(|e| Error::BadRequest(e.to_string()))?;
     let now = app.clock.now_ms();
     if let AccountKind::MemberWallet(member) = kind {
@@ -178,10 +209,9 @@ async fn account_history(
 async fn my_wallet(
     State(app): State<Arc<App>>,
     t: OwnData,
-    q: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Limit>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.own_data()?;
-    let Query(q) = q.map_err(|e| Error::BadRequest(format!("bad query: {e}")))?;
     let member = own_member(&actor)?;
     let kind = AccountKind::MemberWallet(member);
     let code = kind.code();
@@ -420,7 +450,7 @@ async fn all_statements(
     State(app): State<Arc<App>>,
     t: Tenant,
     Path((_, period)): Path<(String, String)>,
-    q: Result<Query<Format>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Format>,
 ) -> ApiResult<Response> {
     let (coop, actor) = t.admin()?;
     let out = out_format(q)?;
@@ -441,7 +471,7 @@ async fn member_statement(
     State(app): State<Arc<App>>,
     t: OwnData,
     Path((_, member, period)): Path<(String, String, String)>,
-    q: Result<Query<Format>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Format>,
 ) -> ApiResult<Response> {
     let (coop, actor) = t.own_data()?;
     let out = out_format(q)?;
@@ -469,7 +499,7 @@ async fn my_statement(
     State(app): State<Arc<App>>,
     t: OwnData,
     Path((_, period)): Path<(String, String)>,
-    q: Result<Query<Format>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Format>,
 ) -> ApiResult<Response> {
     let (coop, actor) = t.own_data()?;
     let out = out_format(q)?;

@@ -23,6 +23,64 @@ pub struct RouteDoc {
     pub access: &'static str,
 }
 
+/// The JSON body a host route reads, documented from the very type its
+/// handler deserialises (so the two cannot drift apart).
+pub struct BodyDoc {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path with `{param}` segments, as in [`HOST_ROUTES`].
+    pub path: &'static str,
+    /// The body's JSON schema.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+/// The schema of `T`, for [`BodyDoc::schema`].
+pub fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+/// Limit overrides and ceilings: limit names to whole numbers, or `null`
+/// to fall back to the default (documentation only; the handlers read
+/// the object and name what they refuse).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+pub struct Overrides(std::collections::BTreeMap<String, Option<u64>>);
+
+/// Host routes that take no body although they are POST or PUT.
+#[cfg(test)]
+const BODYLESS: &[(&str, &str)] = &[
+    ("post", "/v1/auth/logout"),
+    ("post", "/v1/coops/{coop}/applications/{id}/{decision}"),
+    ("post", "/v1/coops/{coop}/credential-keys/rotate"),
+    ("post", "/v1/coops/{coop}/shifts/end"),
+    ("post", "/v1/coops/{coop}/shifts/start"),
+    ("post", "/v1/coops/{coop}/terms/{version}/accept"),
+];
+
+/// Host routes whose success is not JSON: their media type.
+const PRODUCES: &[(&str, &str, &str)] = &[
+    ("get", "/metrics", "text/plain"),
+    ("get", "/coops/{coop}/transparency", "text/html"),
+    ("get", "/v1/coops/{coop}/impact-summary", "text/markdown"),
+    (
+        "get",
+        "/v1/coops/{coop}/notifications/stream",
+        "text/event-stream",
+    ),
+    (
+        "get",
+        "/v1/coops/{coop}/payout-runs/{run}/file",
+        "application/xml",
+    ),
+];
+
+/// Host routes that answer 204 No Content on success.
+const NO_CONTENT: &[(&str, &str)] = &[
+    ("post", "/v1/auth/logout"),
+    ("delete", "/v1/coops/{coop}/api-keys/{key}"),
+    ("post", "/v1/me/second-factor/disable"),
+];
+
 /// Every host route. Keep in step with `api::router`: a test checks that
 /// each one answers.
 pub const HOST_ROUTES: &[RouteDoc] = &[
@@ -796,19 +854,38 @@ fn errors() -> Value {
 /// The public OpenAPI 3.1 document: the host's own routes only, the same
 /// on every host, naming no coop and no plugin.
 pub fn host_document() -> Value {
+    let mut generator = schemars::SchemaGenerator::new(
+        schemars::generate::SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true),
+    );
     let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for r in HOST_ROUTES {
+        let media = PRODUCES
+            .iter()
+            .find(|(m, p, _)| *m == r.method && *p == r.path)
+            .map_or("application/json", |(_, _, t)| t);
+        let success = if NO_CONTENT.contains(&(r.method, r.path)) {
+            json!({"204": {"description": "Done"}})
+        } else {
+            json!({"2XX": {"description": "Success", "content": {media: {}}}})
+        };
         let mut op = json!({
             "summary": r.summary,
             "description": format!("Access: {}.", r.access),
-            "responses": {"200": {"description": "OK", "content": {"application/json": {}}}, "4XX": errors()},
+            "responses": success,
         });
+        op["responses"]["4XX"] = errors();
         let params = path_params(r.path);
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
-        if r.method == "post" || r.method == "put" {
-            op["requestBody"] = json!({"content": {"application/json": {"schema": {}}}});
+        if let Some(body) = super::all_bodies().find(|b| b.method == r.method && b.path == r.path) {
+            let schema = (body.schema)(&mut generator).to_value();
+            // An optional body (`Option<T>`) may be left out.
+            let required = !accepts_null(&schema);
+            op["requestBody"] =
+                json!({"required": required, "content": {"application/json": {"schema": schema}}});
+        } else if r.path == "/v1/coops/{coop}/components" {
+            op["requestBody"] = json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
         }
         paths
             .entry(r.path.to_string())
@@ -816,6 +893,21 @@ pub fn host_document() -> Value {
             .insert(r.method.into(), op);
     }
     wrap(paths)
+}
+
+/// Whether a JSON schema admits `null` (an `Option<T>` body).
+fn accepts_null(schema: &Value) -> bool {
+    let is_null = |t: &Value| {
+        t == "null"
+            || t.as_array()
+                .is_some_and(|ts| ts.iter().any(|t| t == "null"))
+    };
+    is_null(&schema["type"])
+        || ["anyOf", "oneOf"].iter().any(|k| {
+            schema[*k]
+                .as_array()
+                .is_some_and(|alts| alts.iter().any(accepts_null))
+        })
 }
 
 fn wrap(paths: BTreeMap<String, serde_json::Map<String, Value>>) -> Value {
@@ -873,4 +965,76 @@ pub async fn coop_document(app: &App, coop_id: i64) -> Result<Value> {
     }
     doc["paths"] = serde_json::to_value(paths).map_err(|e| Error::Internal(e.into()))?;
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn documented(method: &str, path: &str) -> bool {
+        HOST_ROUTES
+            .iter()
+            .any(|r| r.method == method && r.path == path)
+    }
+
+    #[test]
+    fn every_route_that_takes_a_body_documents_its_schema() {
+        for r in HOST_ROUTES {
+            if !matches!(r.method, "post" | "put" | "patch") {
+                continue;
+            }
+            let has_body =
+                crate::api::all_bodies().any(|b| b.method == r.method && b.path == r.path);
+            let bodyless = BODYLESS.contains(&(r.method, r.path));
+            let raw = r.path == "/v1/coops/{coop}/components";
+            assert!(
+                has_body || bodyless || raw,
+                "{} {} documents no request body: add a BodyDoc in its module, or list it in BODYLESS",
+                r.method,
+                r.path
+            );
+            assert!(!(has_body && bodyless), "{} {} is both", r.method, r.path);
+        }
+        for b in crate::api::all_bodies() {
+            assert!(
+                documented(b.method, b.path),
+                "BodyDoc for unknown route {} {}",
+                b.method,
+                b.path
+            );
+        }
+        for (m, p) in BODYLESS {
+            assert!(documented(m, p), "BODYLESS names unknown route {m} {p}");
+        }
+        for (m, p, _) in PRODUCES {
+            assert!(documented(m, p), "PRODUCES names unknown route {m} {p}");
+        }
+        for (m, p) in NO_CONTENT {
+            assert!(documented(m, p), "NO_CONTENT names unknown route {m} {p}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_schemas_of_their_types() {
+        let doc = host_document();
+        let login = &doc["paths"]["/v1/auth/login"]["post"]["requestBody"];
+        assert_eq!(login["required"], true);
+        let schema = &login["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["required"], json!(["email", "password"]));
+        // An optional body may be left out.
+        let issue = &doc["paths"]["/v1/coops/{coop}/me/credential"]["post"]["requestBody"];
+        assert_eq!(issue["required"], false);
+        // A proposal's change is a tagged union of the kinds of change.
+        let proposal = &doc["paths"]["/v1/coops/{coop}/proposals"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"];
+        let kinds = proposal["properties"]["change"]["oneOf"]
+            .as_array()
+            .expect("change is a oneOf");
+        assert!(kinds.len() > 5, "{proposal}");
+        assert_eq!(
+            doc["paths"]["/metrics"]["get"]["responses"]["2XX"]["content"]["text/plain"],
+            json!({})
+        );
+    }
 }

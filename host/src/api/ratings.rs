@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use super::Path;
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -13,6 +14,20 @@ use super::{ApiResult, Body, OwnData, Tenant, own_member};
 use crate::app::App;
 use crate::error::Error;
 use crate::ratings;
+
+/// The JSON bodies this module's routes read, for the OpenAPI document.
+pub(super) const BODIES: &[super::openapi::BodyDoc] = &[
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/me/ratings/{id}/contest",
+        schema: super::openapi::schema_of::<ContestBody>,
+    },
+    super::openapi::BodyDoc {
+        method: "post",
+        path: "/v1/coops/{coop}/ratings/{id}/review",
+        schema: super::openapi::schema_of::<ReviewBody>,
+    },
+];
 
 /// The rating routes, merged into the API router.
 pub(super) fn routes() -> Router<Arc<App>> {

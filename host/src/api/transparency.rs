@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use super::{Path, Query};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,10 +36,8 @@ struct OpenDataQuery {
 async fn open_data(
     State(app): State<Arc<App>>,
     Path(slug): Path<String>,
-    q: Result<axum::extract::Query<OpenDataQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<OpenDataQuery>,
 ) -> ApiResult<Response> {
-    let axum::extract::Query(q) =
-        q.map_err(|e| crate::error::Error::BadRequest(format!("bad query: {e}")))?;
     let coop = app.coop(&slug).await?;
     let (k, cells) = crate::opendata::export(&app.db, coop.id).await?;
     match q.format.as_deref().unwrap_or("json") {

@@ -121,7 +121,7 @@ impl Issuer {
 }
 
 /// What the worker chooses when asking for a credential.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueOptions {
     /// Put the display name in the credential (default: no name, only the

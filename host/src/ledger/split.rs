@@ -82,7 +82,7 @@ pub struct SplitPolicy {
 
 /// How the worker is employed; the worker chooses, and it changes where
 /// settlement routes the worker's part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum WorkerStatus {
     /// Self-employed: the worker's part goes to their wallet.
