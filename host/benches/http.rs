@@ -444,11 +444,19 @@ async fn serve(dir: &FsPath) -> (SocketAddr, String, Arc<App>) {
         .expect("member");
     }
     app.load_all().await.expect("load plugins");
-    let identity::LoginOutcome::Session { token, .. } =
-        identity::login(&app.db, &*app.clock, EMAIL, PASSWORD, "-")
-            .await
-            .expect("login")
-    else {
+    let (identity::LoginOutcome::Session { token, .. }, _) = identity::login(
+        &app.db,
+        &*app.clock,
+        &app.secret,
+        identity::LoginAttempt {
+            email: EMAIL,
+            password: PASSWORD,
+            address: "-",
+            device: None,
+        },
+    )
+    .await
+    .expect("login") else {
         panic!("the bench account has no second factor")
     };
     let native = Router::new()

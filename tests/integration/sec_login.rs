@@ -274,13 +274,13 @@ async fn one_address_cannot_spray_many_accounts() {
 }
 
 /// The code an authenticator app with `secret` shows at the host's now.
-fn code(host: &TestHost, secret: &str) -> String {
+pub fn code(host: &TestHost, secret: &str) -> String {
     let secret = totp::base32_decode(secret).unwrap();
     totp::code_at(&secret, totp::step_at(host.app.clock.now_ms()))
 }
 
 /// Enrol `token`'s user: returns the secret and the recovery codes.
-async fn enrol(host: &TestHost, token: &str) -> (String, Vec<String>) {
+pub async fn enrol(host: &TestHost, token: &str) -> (String, Vec<String>) {
     let (s, b) = host
         .request(
             Method::POST,

@@ -84,6 +84,11 @@ impl From<AuthError> for ApiError {
 struct LoginBody {
     email: String,
     password: String,
+    /// The device proof an earlier login on this device gave (`device`
+    /// in its answer): attempts from a proven device are counted for that
+    /// device alone, so failures from elsewhere never lock its owner out.
+    #[serde(default)]
+    device: Option<String>,
 }
 
 async fn login(
@@ -91,10 +96,22 @@ async fn login(
     ip: ClientIp,
     Body(b): Body<LoginBody>,
 ) -> ApiResult<Json<Value>> {
-    let outcome = identity::login(&app.db, &*app.clock, &b.email, &b.password, &ip.key()).await?;
+    let address = ip.key();
+    let (outcome, device) = identity::login(
+        &app.db,
+        &*app.clock,
+        &app.secret,
+        identity::LoginAttempt {
+            email: &b.email,
+            password: &b.password,
+            address: &address,
+            device: b.device.as_deref(),
+        },
+    )
+    .await?;
     Ok(Json(match outcome {
         LoginOutcome::Session { token, expires_at } => {
-            json!({"token": token, "expires_at": expires_at})
+            json!({"token": token, "expires_at": expires_at, "device": device})
         }
         LoginOutcome::SecondFactor {
             challenge,
@@ -103,6 +120,7 @@ async fn login(
             "second_factor_required": true,
             "challenge": challenge,
             "expires_at": expires_at,
+            "device": device,
             "next": "POST /v1/auth/login/second-factor with the challenge and a code from your \
                      authenticator app (or a recovery code)",
         }),

@@ -265,20 +265,27 @@ impl FromRequestParts<Arc<App>> for Auth {
                 Error::Unauthenticated("use Authorization: Bearer <token or API key>".into())
             })?
             .trim();
-        let mut principal = identity::authenticate(&app.db, &*app.clock, token).await?;
-        // `--require-operator-second-factor`: operator powers only in
-        // sessions opened with a second factor, enrolled or not.
-        if let Principal::User {
-            is_operator,
-            second_factor: false,
-            ..
-        } = &mut principal
-            && app.requires_operator_second_factor()
-        {
-            *is_operator = false;
-        }
+        let principal = principal_for(app, token).await?;
         Ok(Auth(principal, Some(token.to_string())))
     }
+}
+
+/// Who a bearer credential is, with the host's own rules applied: every
+/// route that reads a credential goes through here.
+async fn principal_for(app: &App, token: &str) -> ApiResult<Principal> {
+    let mut principal = identity::authenticate(&app.db, &*app.clock, token).await?;
+    // `--require-operator-second-factor`: operator powers only in
+    // sessions opened with a second factor, enrolled or not.
+    if let Principal::User {
+        is_operator,
+        second_factor: false,
+        ..
+    } = &mut principal
+        && app.requires_operator_second_factor()
+    {
+        *is_operator = false;
+    }
+    Ok(principal)
 }
 
 /// The client's IP address, for throttling: the TCP peer, or what a
@@ -288,9 +295,22 @@ pub struct ClientIp(pub Option<std::net::IpAddr>);
 
 impl ClientIp {
     /// The address as a throttling key (`-` when unknown: such requests
-    /// share one bucket rather than escaping the limit).
+    /// share one bucket rather than escaping the limit). An IPv6 client is
+    /// keyed by its /64 network: one subscriber or server usually holds a
+    /// whole /64, so keying single addresses would give an attacker 2^64
+    /// fresh keys. An IPv4 address mapped into IPv6 is keyed as IPv4.
     pub fn key(&self) -> String {
-        self.0.map_or_else(|| "-".to_string(), |ip| ip.to_string())
+        match self.0 {
+            None => "-".to_string(),
+            Some(std::net::IpAddr::V4(ip)) => ip.to_string(),
+            Some(std::net::IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let net = u128::from(ip) & !((1u128 << 64) - 1);
+                    format!("{}/64", std::net::Ipv6Addr::from(net))
+                }
+            },
+        }
     }
 }
 
@@ -562,7 +582,7 @@ async fn metrics(
         .map(str::trim)
         .ok_or_else(refuse)?;
     if !app.is_metrics_token(token) {
-        match identity::authenticate(&app.db, &*app.clock, token).await {
+        match principal_for(&app, token).await {
             Ok(Principal::User {
                 is_operator: true, ..
             }) => {}
@@ -814,6 +834,41 @@ async fn add_member(
     // Roles beyond plain membership are governed like grant-role; the
     // addition is recorded either way.
     grants::check(&app.db, coop.id, &actor, &b.roles).await?;
+    // Someone who already has an account on this host (in another coop,
+    // say) is not made a member without their consent, nor shown to the
+    // admin by name: they get an invitation and decide.
+    if b.password.is_none()
+        && let Ok(email) = identity::normalise_email(&b.email)
+        && let Some(user) = identity::find_user_id(&app.db, &email).await?
+        && !identity::is_member(&app.db, coop.id, user).await?
+    {
+        let now = app.clock.now_ms();
+        let inv = crate::governance::membership::NewInvitation {
+            email,
+            display_name: b.display_name,
+            roles: b.roles,
+            college: b.college,
+        };
+        let (req, _token) =
+            crate::governance::membership::invite(&app.db, coop.id, &actor, &inv, now).await?;
+        grants::record(
+            &app.db,
+            coop.id,
+            &actor,
+            json!({"invitation": req.id, "roles": req.roles, "college": req.college}),
+            now,
+        )
+        .await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "invitation": req,
+                "mailed_to": req.email,
+                "note": "this address already has an account on this host: it was invited, and \
+                         becomes a member when its owner accepts",
+            })),
+        ));
+    }
     // A coop admin vouches for nobody's address: a new account gets a
     // mailed link to choose its password.
     let m = identity::add_member_vouched(&app.db, &*app.clock, &coop, b, identity::Vouch::Mailed)
@@ -846,7 +901,15 @@ async fn create_api_key(
     // acts as an admin), so it is governed and recorded like grant-role.
     let roles = [b.role.clone()];
     grants::check(&app.db, coop.id, &actor, &roles).await?;
-    let key = identity::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role).await?;
+    let key = identity::create_api_key(
+        &app.db,
+        &*app.clock,
+        &coop,
+        &b.name,
+        &b.role,
+        actor.member_id,
+    )
+    .await?;
     grants::record(
         &app.db,
         coop.id,
@@ -1373,5 +1436,24 @@ async fn call(
             .into())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientIp;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_network() {
+        let key = |s: &str| ClientIp(Some(s.parse().unwrap())).key();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:fffe"),
+            key("2001:db8:1:2::9")
+        );
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(ClientIp(None).key(), "-");
     }
 }

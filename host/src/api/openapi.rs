@@ -105,7 +105,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/auth/login",
-        summary: "Log in with email and password; returns a bearer token, or a challenge when the account has a second factor (throttled per account, account and address, and address: 429 with Retry-After)",
+        summary: "Log in with email and password; returns a bearer token, or a challenge when the account has a second factor, and a device proof to send as `device` next time (throttled per account from an address, per account and per address, or for a proven device per device alone: 429 with Retry-After)",
         access: "anyone",
     },
     RouteDoc {
@@ -207,7 +207,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/coops/{coop}/members",
-        summary: "Add a member; a new address gets a mail with a link to choose its password (admins never set one)",
+        summary: "Add a member; a new address gets a mail with a link to choose its password (admins never set one) (201); an address that already has an account on this host is invited instead and decides (202)",
         access: "admins",
     },
     RouteDoc {

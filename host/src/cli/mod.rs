@@ -362,6 +362,15 @@ enum OperatorCommand {
         #[arg(long, env = "COOPHOST_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Remove the second factor of an account whose owner lost both the
+    /// device and the recovery codes, once they proved who they are out of
+    /// band: every session of the account is logged out and the owner is
+    /// told by mail. They log in with the password and may enrol again.
+    ResetSecondFactor {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Deserialize, Default)]
@@ -722,6 +731,18 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Mail(cmd) => mail_command(&settings, cmd).await,
+        Command::Operator(OperatorCommand::ResetSecondFactor { email }) => {
+            let app = open(&settings).await?;
+            if identity::second_factor::reset_by_operator(&app.db, &*app.clock, &email).await? {
+                println!(
+                    "the second factor of {email} is removed, its sessions are logged out and its \
+                     owner is told by mail; they log in with their password and may enrol again"
+                );
+            } else {
+                println!("{email} had no second factor; its sessions are logged out all the same");
+            }
+            Ok(())
+        }
         Command::Operator(OperatorCommand::Add { email, password }) => {
             let app = open(&settings).await?;
             match password {
@@ -732,6 +753,10 @@ pub async fn main() -> anyhow::Result<()> {
                 None => identity::set_operator(&app.db, &email, true).await?,
             }
             println!("{email} is a host operator");
+            println!(
+                "a lost second factor is removed with `coophost operator reset-second-factor \
+                 --email ...` (its owner is told by mail)"
+            );
             println!(
                 "protect it with a second factor: log in, open /account/security (or POST \
                  /v1/me/second-factor with the password), add the secret to an authenticator \

@@ -18,10 +18,20 @@
 //! refused only once the account-wide ceiling is reached, which one
 //! address alone cannot do (see `ARCHITECTURE.md`, "Login throttling").
 //!
+//! A device that logged in to the account before shows it with a device
+//! proof (a token bound to the email, signed with the host secret, handed
+//! out at each right password). Its attempts are counted under that
+//! device alone (`email device`, the same steps as one address), not
+//! under the account-wide ceiling nor its address: an attack from many
+//! addresses, however large, cannot keep the owner out of their own
+//! account on a device they used before.
+//!
 //! Unknown emails are counted and answered exactly like known ones, after
 //! an argon2 verification against a dummy hash, so neither the answer nor
 //! its timing says whether an account exists.
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use sqlx::Row;
 
 use super::secrets::{hash_token, new_token, verify_password_or_dummy};
@@ -89,6 +99,76 @@ pub const LOGIN_ADDRESS_STEPS: [Rule; 2] = [
     },
 ];
 
+/// Failed logins on one account from one device that proved it logged in
+/// to it before: the same steps as one address, and nothing else counts
+/// against it (see the module's documentation).
+pub const LOGIN_DEVICE_STEPS: [Rule; 4] = [
+    Rule {
+        name: "login.device.minute",
+        limit: 5,
+        window_ms: MINUTE_MS,
+    },
+    Rule {
+        name: "login.device.quarter",
+        limit: 10,
+        window_ms: 15 * MINUTE_MS,
+    },
+    Rule {
+        name: "login.device.hours",
+        limit: 20,
+        window_ms: 4 * HOUR_MS,
+    },
+    Rule {
+        name: "login.device.day",
+        limit: 40,
+        window_ms: DAY_MS,
+    },
+];
+
+/// How long a device proof is honoured after the right password that
+/// issued it (each right password issues a fresh one).
+pub const DEVICE_PROOF_TTL_MS: i64 = 180 * DAY_MS;
+
+fn device_mac(secret: &[u8], email: &str, issued: i64, nonce: &str) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("hmac takes any key length");
+    mac.update(format!("login-device\0{email}\0{issued}\0{nonce}").as_bytes());
+    mac
+}
+
+/// A device proof for `email` (normalised), issued at `now`:
+/// `chd_<issued>_<nonce>_<mac>`.
+pub fn device_proof(secret: &[u8], email: &str, now: i64) -> String {
+    let mut nonce = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+    let nonce = hex::encode(nonce);
+    let mac = hex::encode(
+        device_mac(secret, email, now, &nonce)
+            .finalize()
+            .into_bytes(),
+    );
+    format!("chd_{now}_{nonce}_{mac}")
+}
+
+/// The nonce of a device proof that is valid for `email` at `now`, or
+/// `None` (malformed, expired, for another account, or forged).
+fn proven_device(secret: &[u8], email: &str, proof: &str, now: i64) -> Option<String> {
+    let mut parts = proof.strip_prefix("chd_")?.split('_');
+    let issued: i64 = parts.next()?.parse().ok()?;
+    let nonce = parts.next()?;
+    let mac = hex::decode(parts.next()?).ok()?;
+    if parts.next().is_some()
+        || nonce.len() != 32
+        || issued > now
+        || now - issued > DEVICE_PROOF_TTL_MS
+    {
+        return None;
+    }
+    device_mac(secret, email, issued, nonce)
+        .verify_slice(&mac)
+        .ok()
+        .map(|()| nonce.to_string())
+}
+
 /// Wrong second-factor codes for one account (from any address: whoever
 /// tries already knows the password). Three codes are valid at any time
 /// out of a million, so a handful of tries per minute, shrinking, keeps
@@ -130,6 +210,8 @@ pub enum LoginLimit {
     Address,
     /// [`SECOND_FACTOR_STEPS`].
     SecondFactor,
+    /// [`LOGIN_DEVICE_STEPS`].
+    Device,
 }
 
 impl LoginLimit {
@@ -140,6 +222,7 @@ impl LoginLimit {
             LoginLimit::Account => "login-throttled-account",
             LoginLimit::Address => "login-throttled-address",
             LoginLimit::SecondFactor => "second-factor-throttled",
+            LoginLimit::Device => "login-throttled-device",
         }
     }
 
@@ -156,6 +239,9 @@ impl LoginLimit {
             }
             LoginLimit::SecondFactor => format!(
                 "too many wrong second-factor codes for this account: wait {secs} s and try again"
+            ),
+            LoginLimit::Device => format!(
+                "too many failed logins for this account from this device: wait {secs} s and try again"
             ),
         }
     }
@@ -215,8 +301,16 @@ pub(super) struct Gate {
 }
 
 impl Gate {
-    fn password(email: &str, address: &str) -> Gate {
+    /// The keys of a password attempt: a proven device's own, or the
+    /// account from the address, the account, and the address.
+    fn password(email: &str, address: &str, device: Option<&str>) -> Gate {
         let mut keys = Vec::new();
+        if let Some(nonce) = device {
+            for r in &LOGIN_DEVICE_STEPS {
+                keys.push((r, LoginLimit::Device, format!("{email} device {nonce}")));
+            }
+            return Gate { keys };
+        }
         for r in &LOGIN_ACCOUNT_ADDRESS_STEPS {
             keys.push((
                 r,
@@ -296,22 +390,26 @@ impl Gate {
 }
 
 /// Check `password` for `email` under the login limits, counted from
-/// `address` (the client's IP, see `api::ClientIp`). The user id if it
-/// matches. Every way of failing looks the same from outside.
+/// `address` (the client's IP, see `api::ClientIp`) or from a proven
+/// device. The user id and the normalised email if it matches. Every way
+/// of failing looks the same from outside.
 async fn password_attempt(
     db: &Db,
     now: i64,
+    secret: &[u8],
     email: &str,
     password: &str,
     address: &str,
-) -> Result<i64, AuthError> {
+    device: Option<&str>,
+) -> Result<(i64, String), AuthError> {
     let bad = || AuthError::Other(Error::Unauthenticated("wrong email or password".into()));
     let Ok(email) = normalise_email(email) else {
         // Not an email address: no account can have it, and no count is
         // worth keeping for it.
         return Err(bad());
     };
-    let gate = Gate::password(&email, address);
+    let device = device.and_then(|d| proven_device(secret, &email, d, now));
+    let gate = Gate::password(&email, address, device.as_deref());
     gate.enter(db, now).await?;
     let row =
         sqlx::query("SELECT id, password_hash, email_verified_at FROM users WHERE email = $1")
@@ -341,7 +439,12 @@ async fn password_attempt(
     for rule in &LOGIN_ACCOUNT_ADDRESS_STEPS {
         throttle::clear(db, rule, &format!("{email} {address}")).await?;
     }
-    Ok(user_id)
+    if let Some(nonce) = &device {
+        for rule in &LOGIN_DEVICE_STEPS {
+            throttle::clear(db, rule, &format!("{email} device {nonce}")).await?;
+        }
+    }
+    Ok((user_id, email))
 }
 
 /// Open a session for `user_id`; `second_factor` says whether it was
@@ -368,17 +471,27 @@ pub(super) async fn open_session(
     Ok((token, expires))
 }
 
-/// Log in with email and password from `address`: a session, or a
-/// challenge when the account has a second factor.
+/// Log in with email and password from `address`, or from a device that
+/// gives its proof: a session, or a challenge when the account has a
+/// second factor, with a fresh device proof for the next time.
 pub async fn login(
     db: &Db,
     clock: &dyn Clock,
-    email: &str,
-    password: &str,
-    address: &str,
-) -> Result<LoginOutcome, AuthError> {
+    secret: &[u8],
+    attempt: LoginAttempt<'_>,
+) -> Result<(LoginOutcome, String), AuthError> {
     let now = clock.now_ms();
-    let user_id = password_attempt(db, now, email, password, address).await?;
+    let (user_id, email) = password_attempt(
+        db,
+        now,
+        secret,
+        attempt.email,
+        attempt.password,
+        attempt.address,
+        attempt.device,
+    )
+    .await?;
+    let proof = device_proof(secret, &email, now);
     if second_factor::enrolled(db, user_id).await? {
         let challenge = new_token("chc");
         let expires_at = now + LOGIN_CHALLENGE_TTL_MS;
@@ -392,13 +505,29 @@ pub async fn login(
         .bind(expires_at)
         .execute(&db.pool)
         .await?;
-        return Ok(LoginOutcome::SecondFactor {
-            challenge,
-            expires_at,
-        });
+        return Ok((
+            LoginOutcome::SecondFactor {
+                challenge,
+                expires_at,
+            },
+            proof,
+        ));
     }
     let (token, expires_at) = open_session(db, now, user_id, false).await?;
-    Ok(LoginOutcome::Session { token, expires_at })
+    Ok((LoginOutcome::Session { token, expires_at }, proof))
+}
+
+/// What a password step gives.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginAttempt<'a> {
+    /// The account's email.
+    pub email: &'a str,
+    /// The password tried.
+    pub password: &'a str,
+    /// The client's address (a throttling key, see `api::ClientIp`).
+    pub address: &'a str,
+    /// A device proof from an earlier login, if the client kept one.
+    pub device: Option<&'a str>,
 }
 
 /// Exchange a password step's challenge and a TOTP or recovery code for a
@@ -484,6 +613,7 @@ pub(super) async fn check_code(
 pub(super) async fn recheck_password(
     db: &Db,
     now: i64,
+    secret: &[u8],
     user_id: i64,
     password: &str,
     address: &str,
@@ -493,7 +623,7 @@ pub(super) async fn recheck_password(
         .fetch_one(&db.pool)
         .await?
         .get(0);
-    match password_attempt(db, now, &email, password, address).await {
+    match password_attempt(db, now, secret, &email, password, address, None).await {
         Ok(_) => Ok(()),
         Err(AuthError::Other(Error::Unauthenticated(_))) => Err(Error::Forbidden(
             "wrong password: give your current password to change your second factor".into(),
@@ -537,15 +667,17 @@ mod tests {
             LoginLimit::Account,
             LoginLimit::Address,
             LoginLimit::SecondFactor,
+            LoginLimit::Device,
         ]
         .iter()
         .map(|l| l.code())
         .collect();
-        assert_eq!(codes.len(), 4);
+        assert_eq!(codes.len(), 5);
         for steps in [
             &LOGIN_ACCOUNT_ADDRESS_STEPS[..],
             &LOGIN_ADDRESS_STEPS[..],
             &SECOND_FACTOR_STEPS[..],
+            &LOGIN_DEVICE_STEPS[..],
         ] {
             for w in steps.windows(2) {
                 assert!(w[0].limit < w[1].limit && w[0].window_ms < w[1].window_ms);
@@ -557,6 +689,28 @@ mod tests {
         let hours = LOGIN_ACCOUNT_ADDRESS_STEPS[2];
         assert!(hours.window_ms >= LOGIN_ACCOUNT_RULE.window_ms);
         assert!(2 * hours.limit < LOGIN_ACCOUNT_RULE.limit);
+    }
+
+    #[test]
+    fn device_proofs_hold_for_their_account_and_time_only() {
+        let secret = b"host secret";
+        let proof = device_proof(secret, "ana@example.org", 1_000);
+        assert!(proven_device(secret, "ana@example.org", &proof, 2_000).is_some());
+        assert!(proven_device(secret, "bob@example.org", &proof, 2_000).is_none());
+        assert!(proven_device(b"other host", "ana@example.org", &proof, 2_000).is_none());
+        assert!(
+            proven_device(
+                secret,
+                "ana@example.org",
+                &proof,
+                1_000 + DEVICE_PROOF_TTL_MS + 1
+            )
+            .is_none()
+        );
+        // Changing the issue time or the nonce breaks the signature.
+        let forged = proof.replacen("chd_1000_", "chd_1500_", 1);
+        assert!(proven_device(secret, "ana@example.org", &forged, 2_000).is_none());
+        assert!(proven_device(secret, "ana@example.org", "chd_1_2_3", 2_000).is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod second_factor;
 pub mod secrets;
 pub mod totp;
 
-pub use login::{AuthError, LoginLimit, LoginOutcome, login, login_second_factor};
+pub use login::{AuthError, LoginAttempt, LoginLimit, LoginOutcome, login, login_second_factor};
 pub use pseudonym::{member_for_pseudonym, pseudonym_for_member, pseudonym_for_service};
 pub use secrets::{hash_password, hash_token, new_token, verify_password};
 
@@ -379,6 +379,14 @@ pub async fn add_member_in(
     }
     let account = email::account_in(conn, &email).await?;
     let user_id = match account {
+        // A coop admin binds nobody who already has an account here: that
+        // person is invited and decides (`api::add_member`; this catches
+        // an address proven since that check).
+        Some(a) if a.verified && vouch == Vouch::Mailed => {
+            return Err(Error::Conflict(format!(
+                "{email} has an account on this host: invite it instead (POST .../invitations)"
+            )));
+        }
         Some(a) if a.verified => a.id,
         unproven => {
             if vouch == Vouch::Proven && password_hash.is_none() {
@@ -471,6 +479,18 @@ pub async fn find_user_id(db: &Db, email: &str) -> Result<Option<i64>> {
             .fetch_optional(&db.pool)
             .await?
             .map(|r| r.get(0)),
+    )
+}
+
+/// Whether `user_id` has a member row (any status) in `coop_id`.
+pub async fn is_member(db: &Db, coop_id: i64, user_id: i64) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM members WHERE coop_id = $1 AND user_id = $2")
+            .bind(coop_id)
+            .bind(user_id)
+            .fetch_optional(&db.pool)
+            .await?
+            .is_some(),
     )
 }
 
@@ -632,16 +652,44 @@ pub async fn authenticate(db: &Db, clock: &dyn Clock, credential: &str) -> Resul
     let now = clock.now_ms();
     let hash = hash_token(credential);
     if credential.starts_with("chk_") {
-        let row =
-            sqlx::query("SELECT id, coop_id, role, revoked_at FROM api_keys WHERE key_hash = $1")
-                .bind(&hash)
-                .fetch_optional(&db.pool)
-                .await?
-                .ok_or_else(|| Error::Unauthenticated("unknown API key".into()))?;
+        let row = sqlx::query(
+            "SELECT k.id, k.coop_id, k.role, k.revoked_at, k.issued_by, m.status, m.roles \
+             FROM api_keys k LEFT JOIN members m ON m.id = k.issued_by WHERE k.key_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| Error::Unauthenticated("unknown API key".into()))?;
         if row.get::<Option<i64>, _>(3).is_some() {
             return Err(Error::Unauthenticated(
                 "this API key has been revoked".into(),
             ));
+        }
+        // A key issued by a member carries at most that member's powers:
+        // it stops acting when they are suspended, removed or leave, or
+        // stop being an admin, and acts again only if that is undone.
+        if row.get::<Option<i64>, _>(4).is_some() {
+            let role: String = row.get(2);
+            let status: Option<String> = row.get(5);
+            let roles: Option<String> = row.get(6);
+            if status.as_deref() != Some("active") {
+                return Err(Error::Unauthenticated(
+                    "the member who issued this API key is no longer active: ask an admin for a new key"
+                        .into(),
+                ));
+            }
+            // Only admins issue keys: the issuer must still be one (or
+            // hold the key's own role, for a key that grants no more).
+            if !roles
+                .unwrap_or_default()
+                .split(',')
+                .any(|r| r == "admin" || r == role)
+            {
+                return Err(Error::Unauthenticated(
+                    "the member who issued this API key is no longer an admin: ask an admin for a new key"
+                        .into(),
+                ));
+            }
         }
         return Ok(Principal::Service {
             key_id: row.get(0),
@@ -773,6 +821,7 @@ pub async fn create_api_key(
     coop: &Coop,
     name: &str,
     role: &str,
+    issued_by: Option<i64>,
 ) -> Result<NewApiKey> {
     check_roles(&[role.to_string()])?;
     let name = name.trim();
@@ -783,13 +832,15 @@ pub async fn create_api_key(
     }
     let key = new_token("chk");
     let row = sqlx::query(
-        "INSERT INTO api_keys (coop_id, name, role, key_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO api_keys (coop_id, name, role, key_hash, created_at, issued_by) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(coop.id)
     .bind(name)
     .bind(role)
     .bind(hash_token(&key))
     .bind(clock.now_ms())
+    .bind(issued_by)
     .fetch_one(&db.pool)
     .await?;
     Ok(NewApiKey {

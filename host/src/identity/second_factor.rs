@@ -19,6 +19,7 @@ use super::totp;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::Error;
+use crate::mail::{Message, SecurityChange};
 
 /// Recovery codes made at a time: enough for years of lost phones, few
 /// enough to print.
@@ -111,7 +112,7 @@ pub async fn start(
         )
         .into());
     }
-    recheck_password(db, now, user_id, password, address).await?;
+    recheck_password(db, now, host_secret, user_id, password, address).await?;
     let secret = totp::new_secret();
     let sealed = crate::sealed::seal(host_secret, SEAL_LABEL, &aad(user_id), &secret)
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("failed to seal a TOTP secret")))?;
@@ -269,7 +270,11 @@ pub async fn confirm(
         .bind(user_id)
         .execute(&db.pool)
         .await?;
-    Ok(replace_codes(db, now, user_id).await?)
+    let codes = replace_codes(db, now, user_id).await?;
+    let mut tx = db.begin_write().await.map_err(Error::from)?;
+    tell_owner_in(&mut tx, user_id, SecurityChange::SecondFactorOn, now).await?;
+    tx.commit().await?;
+    Ok(codes)
 }
 
 /// Check a code of the pending secret under the second-factor limits.
@@ -319,8 +324,77 @@ pub async fn disable(
     }
     let mut tx = db.pool.begin().await?;
     forget_in(&mut tx, user_id).await?;
+    tell_owner_in(
+        &mut tx,
+        user_id,
+        SecurityChange::SecondFactorOff,
+        clock.now_ms(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Mail the owner of `user_id` that `change` happened, in the caller's
+/// transaction (so the mail exists exactly when the change does).
+async fn tell_owner_in(
+    conn: &mut sqlx::AnyConnection,
+    user_id: i64,
+    change: SecurityChange,
+    now: i64,
+) -> Result<(), Error> {
+    let email: Option<String> = sqlx::query("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.get(0));
+    if let Some(email) = email {
+        crate::mail::queue_in(conn, None, &email, &Message::SecurityChange { change }, now).await?;
+    }
+    Ok(())
+}
+
+/// The host operator removes the second factor of the account `email`
+/// (its owner lost the device and the recovery codes, and proved who they
+/// are out of band): the factor and its codes go, every session of the
+/// account is logged out, and the owner is told by mail. Whether the
+/// account had one.
+pub async fn reset_by_operator(db: &Db, clock: &dyn Clock, email: &str) -> Result<bool, Error> {
+    let email = super::normalise_email(email)?;
+    let now = clock.now_ms();
+    let mut tx = db.begin_write().await?;
+    let Some(user_id) = sqlx::query("SELECT id FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.get::<i64, _>(0))
+    else {
+        return Err(Error::NotFound(format!(
+            "no account with the address {email}"
+        )));
+    };
+    let had: i64 = sqlx::query("SELECT COUNT(*) FROM second_factors WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+    forget_in(&mut tx, user_id).await?;
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    if had > 0 {
+        tell_owner_in(
+            &mut tx,
+            user_id,
+            SecurityChange::SecondFactorResetByOperator,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(had > 0)
 }
 
 /// Replace the recovery codes with new ones, with a current TOTP or
@@ -342,7 +416,11 @@ pub async fn regenerate_codes(
     if !check_code(db, now, host_secret, user_id, code).await? {
         return Err(wrong_code());
     }
-    Ok(replace_codes(db, now, user_id).await?)
+    let codes = replace_codes(db, now, user_id).await?;
+    let mut tx = db.begin_write().await.map_err(Error::from)?;
+    tell_owner_in(&mut tx, user_id, SecurityChange::RecoveryCodesReplaced, now).await?;
+    tx.commit().await?;
+    Ok(codes)
 }
 
 /// Delete a user's second factor and recovery codes, in the caller's

@@ -2,7 +2,11 @@
 //!
 //! argon2 is slow on purpose (tens of milliseconds of CPU and 19 MiB per
 //! hash), so it runs on tokio's blocking pool: on the async workers, a few
-//! logins at once would stall every other request on the host.
+//! logins at once would stall every other request on the host. At most
+//! [`argon2_permits`] hashes run at once: the blocking pool grows to 512
+//! threads, and a thousand parallel logins at 19 MiB each would take
+//! gigabytes; past the permits, attempts wait their turn in a queue that
+//! costs a few bytes each.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,10 +38,44 @@ fn verify_now(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// How many argon2 hashes may run at once: one per core (at least two),
+/// which keeps every core busy and memory at a few tens of MiB.
+pub fn argon2_permits() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+fn argon2_gate() -> &'static tokio::sync::Semaphore {
+    static GATE: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    GATE.get_or_init(|| tokio::sync::Semaphore::new(argon2_permits()))
+}
+
+/// Hashes running now, and the most ever seen at once in this process.
+static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+static PEAK_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+
+/// The most argon2 hashes that ran at once in this process (never above
+/// [`argon2_permits`]).
+pub fn argon2_peak() -> u64 {
+    PEAK_IN_FLIGHT.load(Ordering::SeqCst)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
+    let _permit = argon2_gate()
+        .acquire()
         .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("password hashing task failed: {e}")))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("password hashing gate closed: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+        let out = f();
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        out
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!("password hashing task failed: {e}")))
 }
 
 /// Hash a password with argon2id and a random salt (PHC string format), on
@@ -159,6 +197,22 @@ mod tests {
         assert!(worker_stays_free(verify_password("correct horse battery", &h)).await);
         assert!(worker_stays_free(verify_password_or_dummy("x", Some(h.clone()))).await);
         assert!(worker_stays_free(verify_password_or_dummy("x", None)).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_the_permits() {
+        let h = hash_password("correct horse battery").await.unwrap();
+        let tries: Vec<_> = (0..6 * argon2_permits())
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { verify_password(&format!("guess {i}"), &h).await })
+            })
+            .collect();
+        for t in tries {
+            assert!(!t.await.unwrap());
+        }
+        let peak = argon2_peak();
+        assert!(peak >= 1 && peak <= argon2_permits() as u64, "{peak}");
     }
 
     #[test]

@@ -76,6 +76,12 @@ pub enum Message {
         /// Until when the member may appeal.
         appeal_until: i64,
     },
+    /// The account's second factor changed: the owner hears of every
+    /// change, so one they did not make (a stolen session) is seen.
+    SecurityChange {
+        /// What changed.
+        change: SecurityChange,
+    },
     /// An appeal was reviewed.
     AppealReviewed {
         /// The coop's slug.
@@ -89,6 +95,21 @@ pub enum Message {
         /// The reviewer's reason.
         reason: String,
     },
+}
+
+/// A change to how an account logs in, told to its owner by mail.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityChange {
+    /// A second factor was enrolled and confirmed.
+    SecondFactorOn,
+    /// The second factor was turned off (with a code).
+    SecondFactorOff,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesReplaced,
+    /// The host operator removed the second factor (a lost device) and
+    /// logged every session out.
+    SecondFactorResetByOperator,
 }
 
 /// Control characters out (a name cannot add a header line).
@@ -117,6 +138,7 @@ impl Message {
             Message::TermsPublished { .. } => "terms-published",
             Message::Deactivated { .. } => "deactivated",
             Message::AppealReviewed { .. } => "appeal-reviewed",
+            Message::SecurityChange { .. } => "security-change",
         }
     }
 
@@ -146,6 +168,9 @@ impl Message {
             Message::AppealReviewed { coop_name, .. } => format!(
                 "{coop_name} : votre recours a été examiné / {coop_name}: your appeal was reviewed"
             ),
+            Message::SecurityChange { .. } => {
+                "Sécurité de votre compte / Your account's security".to_string()
+            }
         })
     }
 
@@ -308,6 +333,35 @@ impl Message {
                     format!(
                         "Your appeal {appeal} to {coop_name} was reviewed: {en_out}. Reason: {reason}\n\n\
                          Details:\n\n{link}"
+                    ),
+                )
+            }
+            Message::SecurityChange { change } => {
+                let link = format!("{base}/account/security");
+                let (fr, en) = match change {
+                    SecurityChange::SecondFactorOn => (
+                        "Une seconde étape de connexion (application d'authentification) a été activée sur votre compte.",
+                        "A second login step (authenticator app) was turned on for your account.",
+                    ),
+                    SecurityChange::SecondFactorOff => (
+                        "La seconde étape de connexion de votre compte a été désactivée.",
+                        "The second login step of your account was turned off.",
+                    ),
+                    SecurityChange::RecoveryCodesReplaced => (
+                        "De nouveaux codes de secours ont remplacé les anciens, qui ne marchent plus.",
+                        "New recovery codes replaced the old ones, which no longer work.",
+                    ),
+                    SecurityChange::SecondFactorResetByOperator => (
+                        "L'opérateur de l'hébergeur a retiré la seconde étape de connexion de votre compte                          (appareil perdu) et fermé toutes ses sessions.",
+                        "The host operator removed the second login step of your account (a lost device)                          and logged every session out.",
+                    ),
+                };
+                (
+                    format!(
+                        "{fr}\n\nSi c'est vous, rien à faire. Sinon, changez votre mot de passe sur                          {base}/forgot-password puis vérifiez votre compte :\n\n{link}"
+                    ),
+                    format!(
+                        "{en}\n\nIf this was you, there is nothing to do. If not, change your password                          at {base}/forgot-password, then check your account:\n\n{link}"
                     ),
                 )
             }

@@ -20,7 +20,7 @@
 mod message;
 mod smtp;
 
-pub use message::Message;
+pub use message::{Message, SecurityChange};
 pub use smtp::{SMTP_TIMEOUT, Security, SmtpUrl};
 
 use std::sync::Arc;

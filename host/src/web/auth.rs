@@ -180,22 +180,27 @@ async fn login(State(web): State<Web>, v: Visitor, headers: HeaderMap, body: Byt
             email_error,
         );
     }
+    let device = super::cookies(&headers).remove(DEVICE_COOKIE);
     match web
         .post(
             &v,
             "/v1/auth/login",
-            &json!({"email": email, "password": password}),
+            &json!({"email": email, "password": password, "device": device}),
         )
         .await
     {
-        Ok(answer) if answer["second_factor_required"] == true => second_step_page(
+        Ok(answer) if answer["second_factor_required"] == true => with_device(
             &v,
-            StatusCode::OK,
-            answer["challenge"].as_str().unwrap_or_default(),
-            &next,
-            None,
+            &answer,
+            second_step_page(
+                &v,
+                StatusCode::OK,
+                answer["challenge"].as_str().unwrap_or_default(),
+                &next,
+                None,
+            ),
         ),
-        Ok(answer) => logged_in(&v, &answer, &next),
+        Ok(answer) => with_device(&v, &answer, logged_in(&v, &answer, &next)),
         Err(e) => {
             let msg = match e.status.as_u16() {
                 429 => v.t("auth.too-many"),
@@ -208,6 +213,25 @@ async fn login(State(web): State<Web>, v: Visitor, headers: HeaderMap, body: Byt
             };
             login_page(&v, status, email, &next, &[msg.to_string()], None)
         }
+    }
+}
+
+/// The cookie keeping this browser's device proof for the next login (see
+/// `identity::login`): failed logins elsewhere never lock it out.
+const DEVICE_COOKIE: &str = "coophost_device";
+
+/// Keep the device proof of an API login answer in its cookie.
+fn with_device(v: &Visitor, answer: &serde_json::Value, resp: Response) -> Response {
+    match answer["device"].as_str() {
+        Some(proof) => with_cookie(
+            resp,
+            format!(
+                "{DEVICE_COOKIE}={proof}; {}; Max-Age={}",
+                v.cookie_attrs(),
+                identity::login::DEVICE_PROOF_TTL_MS / 1000
+            ),
+        ),
+        None => resp,
     }
 }
 
