@@ -390,6 +390,19 @@ async fn seed_money(app: &App, coop_id: i64, now: i64) -> anyhow::Result<()> {
         now,
     )
     .await?;
+    // The host's legal reference for France (the operator's to keep up to
+    // date: `coophost legal-minimum set`), and the demo coop's country.
+    crate::ledger::legal_minimum::set_default_country(&app.db, "FR").await?;
+    crate::ledger::legal_minimum::set(
+        &app.db,
+        "FR",
+        "EUR",
+        crate::ledger::period::days_from_civil(2026, 1, 1) * 86_400_000,
+        1_202,
+        "SMIC horaire brut (demo figure)",
+        now,
+    )
+    .await?;
     let floor = NewFloor {
         per_hour: 1_202,
         currency: "EUR".into(),

@@ -281,7 +281,7 @@ async fn order_split_floor_top_up_and_sepa_payout() {
         assert_eq!(
             csv.lines().nth(1),
             Some(
-                format!("{ana_id},2026-10,EUR,4.00,2500,500,0,2800,0,4800,1200,1200,false")
+                format!("{ana_id},2026-10,EUR,4.00,2500,500,0,2800,0,4800,1200,1200,false,0,0")
                     .as_str()
             ),
             "{csv}"
@@ -500,9 +500,10 @@ async fn order_split_floor_top_up_and_sepa_payout() {
     }
 }
 
-/// A shortfall the coop chose to flag, and one the solidarity fund cannot
-/// cover, are both published and paid nothing; a month is computed once
-/// and only once it is over.
+/// A shortfall the members chose to flag is published and paid nothing;
+/// one the solidarity fund cannot cover is booked as the coop's debt to
+/// the worker (`charter_floor` follows it to its repayment); a month is
+/// computed once and only once it is over.
 #[tokio::test]
 async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
     for backend in backends().await {
@@ -517,18 +518,51 @@ async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
             let worker = host
                 .member(&coop, &format!("w@{slug}.coop"), &["worker"])
                 .await;
-            let (s, body) = host
-                .request(
-                    Method::POST,
-                    &format!("/v1/coops/{slug}/earnings-floor"),
-                    Some(&admin),
-                    Some(
-                        json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": mode,
-                        "reason": "floor"}),
-                    ),
+            if mode == "flag" {
+                // `flag` is a members' choice (a passed set-floor proposal
+                // applies it through the same function); an admin alone
+                // is refused.
+                let (s, body) = host
+                    .request(
+                        Method::POST,
+                        &format!("/v1/coops/{slug}/earnings-floor"),
+                        Some(&admin),
+                        Some(
+                            json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": mode,
+                            "reason": "floor"}),
+                        ),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                coophost::ledger::policies::set_floor(
+                    &host.app.db,
+                    coop.id,
+                    &coophost::ledger::policies::NewFloor {
+                        per_hour: 1200,
+                        currency: "EUR".into(),
+                        effective_from: None,
+                        on_shortfall: coophost::ledger::policies::OnShortfall::Flag,
+                        reason: "voted: flag while the fund builds up".into(),
+                    },
+                    None,
+                    host.app.clock.now_ms(),
                 )
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{body}");
+                .await
+                .unwrap();
+            } else {
+                let (s, body) = host
+                    .request(
+                        Method::POST,
+                        &format!("/v1/coops/{slug}/earnings-floor"),
+                        Some(&admin),
+                        Some(
+                            json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": mode,
+                            "reason": "floor"}),
+                        ),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{body}");
+            }
             host.request(
                 Method::POST,
                 &format!("/v1/coops/{slug}/shifts/start"),
@@ -592,20 +626,25 @@ async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
             }
             assert_eq!(seen[0], seen[1], "{slug}: a month is computed once");
             let r = &seen[0][0];
+            // Flagged (a vote chose it), or booked as the coop's debt (the
+            // fund is empty): paid nothing now either way.
+            let flag = slug == "flag";
             assert_eq!(
                 (
                     r["on_shift_ms"].as_i64(),
                     r["floor_owed"].as_i64(),
                     r["shortfall"].as_i64(),
                     r["topped_up"].as_i64(),
-                    r["flagged"].as_bool()
+                    r["flagged"].as_bool(),
+                    r["booked_as_debt"].as_i64(),
                 ),
                 (
                     Some(2 * HOUR),
                     Some(2_400),
                     Some(2_400),
                     Some(0),
-                    Some(true)
+                    Some(flag),
+                    Some(if flag { 0 } else { 2_400 }),
                 ),
                 "{backend:?} {slug}: {r}"
             );
@@ -617,8 +656,15 @@ async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
                     None,
                 )
                 .await;
-            assert_eq!(report["months"][0]["workers_flagged"], 1, "{report}");
-            assert_eq!(report["months"][0]["unpaid_shortfall"], 2_400, "{report}");
+            let m = &report["months"][0];
+            if flag {
+                assert_eq!(m["workers_flagged"], 1, "{report}");
+                assert_eq!(m["unpaid_shortfall"], 2_400, "{report}");
+            } else {
+                assert_eq!(m["workers_flagged"], 0, "{report}");
+                assert_eq!(m["booked_as_debt"], 2_400, "{report}");
+                assert_eq!(report["debt_outstanding"][0]["amount"], 2_400, "{report}");
+            }
         }
         host.finish().await;
     }

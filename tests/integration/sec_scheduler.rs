@@ -461,7 +461,7 @@ async fn money_jobs_run_twice_move_money_once() {
                 "/v1/coops/money/earnings-floor",
                 Some(&admin),
                 Some(
-                    json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": "flag",
+                    json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": "top-up",
                     "reason": "floor"}),
                 ),
             )
@@ -520,6 +520,11 @@ async fn money_jobs_run_twice_move_money_once() {
         assert_eq!(rows, 1, "{backend:?}: the month is recorded once");
         let again = floor_run::run(db, coop.id, march, now).await.unwrap();
         assert_eq!(again.len(), 1);
+        // The empty fund's shortfall (2 h x 12.00) is the coop's debt, once.
+        let owed = floor_run::owed_to(db, coop.id, again[0].member_id, "EUR")
+            .await
+            .unwrap();
+        assert_eq!(owed, 2_400, "{backend:?}");
         repo::sum_check(db, coop.id).await.unwrap();
         other.pool.close().await;
         host.finish().await;

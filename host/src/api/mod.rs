@@ -1390,6 +1390,15 @@ async fn set_floor(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
     let now = app.clock.now_ms();
+    if b.on_shortfall == policies::OnShortfall::Flag {
+        return Err(Error::Invalid(
+            "\"flag\" pays nothing when the solidarity fund is short: it is a transitional choice \
+             only the members can make, by a set-floor proposal; directly, a shortfall the fund \
+             cannot cover is booked as the coop's debt to the worker"
+                .into(),
+        )
+        .into());
+    }
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetFloor).await?;
     let record = policies::set_floor(&app.db, coop.id, &b, actor.member_id, now).await?;
     proposals::record_direct(

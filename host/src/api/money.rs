@@ -91,6 +91,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/v1/coops/{coop}/floor-runs", post(run_floor))
         .route("/v1/coops/{coop}/floor-runs/{period}", get(floor_results))
         .route("/v1/coops/{coop}/floor-report", get(floor_report))
+        .route("/v1/legal-minimums", get(legal_minimums))
         .route("/v1/coops/{coop}/statements/{period}", get(all_statements))
         .route(
             "/v1/coops/{coop}/members/{member}/statements/{period}",
@@ -413,6 +414,12 @@ async fn floor_report(
             "reason": f.reason,
         })).collect::<Vec<_>>(),
         "months": floor_run::public_report(&app.db, coop.id, 24).await?,
+        "debt_outstanding": floor_run::debt_outstanding(&app.db, coop.id)
+            .await?
+            .into_iter()
+            .map(|(currency, amount)| json!({"currency": currency, "amount": amount}))
+            .collect::<Vec<_>>(),
+        "legal_minimum": legal_minimum_of(&app, coop.id).await?,
     })))
 }
 
@@ -558,5 +565,22 @@ async fn reverse_transaction(
     .await?;
     Ok(Json(
         json!({"reversal_of": key, "transaction_id": posted.id, "replayed": posted.replayed}),
+    ))
+}
+
+/// The legal minimum references that apply to a coop (its country's), for
+/// the public floor report.
+async fn legal_minimum_of(app: &App, coop_id: i64) -> ApiResult<Vec<Value>> {
+    let mut conn = app.db.pool.acquire().await.map_err(Error::from)?;
+    crate::ledger::legal_minimum::for_coop_any_currency(&mut conn, coop_id)
+        .await?
+        .into_iter()
+        .map(|r| serde_json::to_value(r).map_err(|e| Error::Internal(e.into()).into()))
+        .collect()
+}
+
+async fn legal_minimums(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({"legal_minimums": crate::ledger::legal_minimum::list(&app.db).await?}),
     ))
 }

@@ -561,7 +561,13 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/v1/coops/{coop}/floor-report",
-        summary: "The coop's floor and its monthly results with no one named: workers, hours, top-ups, flagged shortfalls",
+        summary: "The coop's floor and its monthly results with no one named: workers, hours, top-ups, flagged shortfalls, what was booked as the coop's debt and what it still owes, and the legal minimum references of its country",
+        access: "anyone",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/legal-minimums",
+        summary: "The legal minimum hourly references the host operator set, per country and currency, each from its date: no coop's floor may be below the one in force",
         access: "anyone",
     },
     RouteDoc {

@@ -127,6 +127,10 @@ enum Command {
     /// Manage host operators (who run the host for several coops).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// The legal minimum hourly references (for France, the SMIC) no
+    /// coop's earnings floor may go below, per country and currency.
+    #[command(subcommand)]
+    LegalMinimum(LegalMinimumCommand),
     /// Governance: rules, proposals, invitations and applications, terms.
     #[command(subcommand)]
     Governance(governance::GovernanceCommand),
@@ -349,6 +353,113 @@ enum MailCommand {
         #[arg(long)]
         id: Option<i64>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum LegalMinimumCommand {
+    /// Record a reference from a date (the same date again corrects it).
+    Set {
+        /// ISO 3166 alpha-2 country, e.g. FR.
+        #[arg(long)]
+        country: String,
+        /// ISO 4217 currency, e.g. EUR.
+        #[arg(long)]
+        currency: String,
+        /// Gross minor units per hour, e.g. 1202 for 12.02.
+        #[arg(long)]
+        per_hour: i64,
+        /// From which day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// What it is, as published, e.g. "SMIC horaire brut".
+        #[arg(long)]
+        label: String,
+    },
+    /// List every reference.
+    List,
+    /// The country of coops that name none.
+    DefaultCountry {
+        /// ISO 3166 alpha-2 country, e.g. FR.
+        country: String,
+    },
+    /// The country a coop is in (whose references apply to it).
+    CoopCountry {
+        /// The coop's slug.
+        slug: String,
+        /// ISO 3166 alpha-2 country, e.g. BE.
+        country: String,
+    },
+}
+
+/// Midnight UTC of a `YYYY-MM-DD` day, ms since the epoch.
+fn day_start_ms(day: &str) -> anyhow::Result<i64> {
+    let parts: Vec<&str> = day.split('-').collect();
+    let [y, m, d] = parts[..] else {
+        bail!("{day:?} is not a day written YYYY-MM-DD");
+    };
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        bail!("{day:?} is not a day written YYYY-MM-DD");
+    };
+    let days = crate::ledger::period::days_from_civil(y, m, d);
+    if !(1..=12).contains(&m) || crate::ledger::period::civil_from_days(days) != (y, m, d) {
+        bail!("{day:?} is not a day of the calendar");
+    }
+    Ok(days * 86_400_000)
+}
+
+async fn legal_minimum_command(
+    settings: &Settings,
+    cmd: LegalMinimumCommand,
+) -> anyhow::Result<()> {
+    use crate::ledger::legal_minimum as lm;
+    let app = open(settings).await?;
+    match cmd {
+        LegalMinimumCommand::Set {
+            country,
+            currency,
+            per_hour,
+            from,
+            label,
+        } => {
+            let r = lm::set(
+                &app.db,
+                &country,
+                &currency,
+                day_start_ms(&from)?,
+                per_hour,
+                &label,
+                app.clock.now_ms(),
+            )
+            .await?;
+            println!(
+                "{} {}: {} minor units per hour from {} ({}); floors below it are refused, and \
+                 floor runs pay at least this",
+                r.country, r.currency, r.per_hour, from, r.label
+            );
+        }
+        LegalMinimumCommand::List => {
+            for r in lm::list(&app.db).await? {
+                println!(
+                    "{} {} from {}: {} per hour ({})",
+                    r.country,
+                    r.currency,
+                    crate::moderation::utc(r.effective_from),
+                    r.per_hour,
+                    r.label
+                );
+            }
+        }
+        LegalMinimumCommand::DefaultCountry { country } => {
+            let c = lm::set_default_country(&app.db, &country).await?;
+            println!("coops that name no country are in {c}");
+        }
+        LegalMinimumCommand::CoopCountry { slug, country } => {
+            let coop = identity::find_coop(&app.db, &slug).await?;
+            let c = lm::set_coop_country(&app.db, coop.id, &country).await?;
+            println!("{} is in {c}", coop.slug);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -731,6 +842,7 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Mail(cmd) => mail_command(&settings, cmd).await,
+        Command::LegalMinimum(cmd) => legal_minimum_command(&settings, cmd).await,
         Command::Operator(OperatorCommand::ResetSecondFactor { email }) => {
             let app = open(&settings).await?;
             if identity::second_factor::reset_by_operator(&app.db, &*app.clock, &email).await? {

@@ -45,6 +45,13 @@ pub enum AccountKind {
     /// Members' share capital: what members paid for their cooperative
     /// shares, refunded per the coop's rules when they leave. Code `shares`.
     ShareCapital,
+    /// What the coop owes a worker for an earnings-floor top-up the
+    /// solidarity fund could not pay: paid back first when the fund has
+    /// money. Code `floor-debt:<id>`.
+    FloorDebt(i64),
+    /// The coop's side of its floor debts: minus what it owes workers
+    /// under the floor and has not paid yet. Code `floor-commitment`.
+    FloorCommitment,
 }
 
 impl AccountKind {
@@ -68,8 +75,16 @@ impl AccountKind {
     /// world has put in and not taken back. Every other account holds real
     /// money and a negative balance would mean spending money that is not
     /// there.
+    ///
+    /// [`AccountKind::FloorCommitment`] may too: it is the coop's promise
+    /// to workers, booked as floor-debt +x and commitment -x, so its
+    /// balance is minus the debt not yet paid; nothing is ever spent from
+    /// it.
     pub fn may_go_negative(&self) -> bool {
-        matches!(self, AccountKind::ExternalClearing)
+        matches!(
+            self,
+            AccountKind::ExternalClearing | AccountKind::FloorCommitment
+        )
     }
 
     /// The stable code stored in the database, e.g. `wallet:42`.
@@ -87,6 +102,8 @@ impl AccountKind {
             AccountKind::ProcessorFees => "processor-fees".to_string(),
             AccountKind::SubscriptionRevenue => "subscriptions".to_string(),
             AccountKind::ShareCapital => "shares".to_string(),
+            AccountKind::FloorDebt(id) => format!("floor-debt:{id}"),
+            AccountKind::FloorCommitment => "floor-commitment".to_string(),
         }
     }
 
@@ -103,8 +120,9 @@ impl AccountKind {
             "processor-fees" => AccountKind::ProcessorFees,
             "subscriptions" => AccountKind::SubscriptionRevenue,
             "shares" => AccountKind::ShareCapital,
+            "floor-commitment" => AccountKind::FloorCommitment,
             _ => match code.split_once(':') {
-                Some(("wallet", id)) => {
+                Some((prefix @ ("wallet" | "floor-debt"), id)) => {
                     // Digits only: "+42" or "042" would give a second code for one wallet.
                     let canonical = !id.is_empty()
                         && id.bytes().all(|b| b.is_ascii_digit())
@@ -112,7 +130,12 @@ impl AccountKind {
                     if !canonical {
                         return Err(invalid());
                     }
-                    AccountKind::MemberWallet(id.parse().map_err(|_| invalid())?)
+                    let id = id.parse().map_err(|_| invalid())?;
+                    if prefix == "wallet" {
+                        AccountKind::MemberWallet(id)
+                    } else {
+                        AccountKind::FloorDebt(id)
+                    }
                 }
                 Some(("escrow", order)) => AccountKind::escrow(order)?,
                 Some(("cae", name)) => AccountKind::cae(name)?,
@@ -127,7 +150,7 @@ impl AccountKind {
         match self {
             AccountKind::Escrow(order) => check_ref("order reference", order),
             AccountKind::CaeAccount(name) => check_ref("cae name", name),
-            AccountKind::MemberWallet(id) if *id < 0 => {
+            AccountKind::MemberWallet(id) | AccountKind::FloorDebt(id) if *id < 0 => {
                 Err(LedgerError::InvalidAccountCode(self.code()))
             }
             _ => Ok(()),
@@ -210,7 +233,10 @@ mod tests {
             AccountKind::ProcessorFees,
             AccountKind::SubscriptionRevenue,
             AccountKind::ShareCapital,
+            AccountKind::FloorDebt(7),
+            AccountKind::FloorCommitment,
         ];
+        assert!(AccountKind::parse("floor-debt:07").is_err());
         for account in all {
             assert_eq!(AccountKind::parse(&account.code()).unwrap(), account);
             let json = serde_json::to_string(&account).unwrap();

@@ -168,6 +168,31 @@ impl FloorResult {
     }
 }
 
+/// The rate each moment is paid at: the higher of the coop's floor and
+/// the legal minimum reference in force then (each list applies from each
+/// rate's `effective_from` until its next; before a list's first rate it
+/// adds nothing). The answer has a rate at every point where either list
+/// changes, in order.
+pub fn guaranteed_rates(coop: &[FloorRate], legal: &[FloorRate]) -> Vec<FloorRate> {
+    let in_force = |rates: &[FloorRate], at: i64| {
+        rates
+            .iter()
+            .filter(|r| r.effective_from <= at)
+            .max_by_key(|r| r.effective_from)
+            .map_or(0, |r| r.per_hour)
+    };
+    let mut points: Vec<i64> = coop.iter().chain(legal).map(|r| r.effective_from).collect();
+    points.sort_unstable();
+    points.dedup();
+    points
+        .into_iter()
+        .map(|at| FloorRate {
+            effective_from: at,
+            per_hour: in_force(coop, at).max(in_force(legal, at)),
+        })
+        .collect()
+}
+
 fn check_interval(start: i64, end: i64) -> Result<(), LedgerError> {
     if end < start {
         Err(LedgerError::InvalidInterval { start, end })
@@ -196,6 +221,46 @@ mod tests {
                 per_hour: 1000,
             },
         ]
+    }
+
+    #[test]
+    fn the_legal_minimum_lifts_a_floor_below_it_from_its_date() {
+        // The coop: 10.00/h from 0, 12.50/h from hour 8. The law: 11.00/h
+        // from hour 2, 11.50/h from hour 6.
+        let coop = [
+            FloorRate {
+                effective_from: 8 * H,
+                per_hour: 1250,
+            },
+            FloorRate {
+                effective_from: 0,
+                per_hour: 1000,
+            },
+        ];
+        let legal = [
+            FloorRate {
+                effective_from: 2 * H,
+                per_hour: 1100,
+            },
+            FloorRate {
+                effective_from: 6 * H,
+                per_hour: 1150,
+            },
+        ];
+        let merged = guaranteed_rates(&coop, &legal);
+        let pairs: Vec<(i64, i64)> = merged
+            .iter()
+            .map(|r| (r.effective_from / H, r.per_hour))
+            .collect();
+        assert_eq!(pairs, [(0, 1000), (2, 1100), (6, 1150), (8, 1250)]);
+        // Ten hours on shift with nothing earned: 2 h at 10.00 + 4 h at
+        // 11.00 + 2 h at 11.50 + 2 h at 12.50 = 20 + 44 + 23 + 25 = 112.00.
+        let r = compute_floor((0, 10 * H), &[(0, 10 * H)], &[], &merged).unwrap();
+        assert_eq!(r.floor_owed, 11_200);
+        // No coop floor at all: the law alone, from its first date.
+        let law_only = guaranteed_rates(&[], &legal);
+        let r = compute_floor((0, 10 * H), &[(0, 10 * H)], &[], &law_only).unwrap();
+        assert_eq!(r.floor_owed, 4 * 1100 + 4 * 1150);
     }
 
     #[test]

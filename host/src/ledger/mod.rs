@@ -27,6 +27,7 @@ pub mod error;
 pub mod floor;
 pub mod hold;
 pub mod iban;
+pub mod legal_minimum;
 pub mod money;
 pub mod period;
 pub mod policies;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::floor::FloorRate;
-use super::money::Currency;
+use super::money::{Currency, Money};
 use super::split::{SplitPolicy, SplitTerms};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -249,6 +249,21 @@ pub async fn set_floor_in(
         return Err(Error::Invalid(
             "per_hour must be a positive amount in minor units".into(),
         ));
+    }
+    // Never below the legal minimum in force where and when it applies.
+    let refs = super::legal_minimum::for_coop(tx, coop_id, currency.as_str()).await?;
+    if let Some(law) = super::legal_minimum::in_force(&refs, effective_from)
+        && new.per_hour < law.per_hour
+    {
+        return Err(Error::Invalid(format!(
+            "a floor of {} {cur} per hour is below the legal minimum reference in force ({}, {} \
+             {cur} per hour in {}): the floor may be higher, never lower",
+            Money::new(new.per_hour, currency).decimal(),
+            law.label,
+            Money::new(law.per_hour, currency).decimal(),
+            law.country,
+            cur = currency.as_str(),
+        )));
     }
     let version: i64 =
         sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM floor_rates WHERE coop_id = $1")

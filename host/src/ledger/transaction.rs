@@ -33,6 +33,11 @@ pub mod kinds {
     pub const SUBSCRIPTION_FEE: &str = "subscription.fee";
     /// A top-up from the solidarity fund to the earnings floor.
     pub const FLOOR_TOP_UP: &str = "floor.top-up";
+    /// What the solidarity fund could not top up, booked as the coop's
+    /// debt to the worker.
+    pub const FLOOR_DEBT: &str = "floor.debt";
+    /// A floor debt paid back from the solidarity fund.
+    pub const FLOOR_DEBT_REPAID: &str = "floor.debt-repaid";
     /// Wallet balances moved into payout clearing for a SEPA file.
     pub const PAYOUT_RUN: &str = "payout.run";
     /// The compensation of an earlier transaction.

@@ -75,6 +75,12 @@ pub struct Statement {
     pub floor_computed: bool,
     /// Whether an unpaid shortfall was flagged.
     pub flagged: bool,
+    /// Of the month's shortfall, what the solidarity fund could not top up
+    /// and the coop owes (once its floor has run).
+    pub booked_as_debt: i64,
+    /// What the coop owes the worker under the floor now, all months
+    /// together: paid back first when the fund has money.
+    pub floor_debt_owed: i64,
     /// The settled orders.
     pub lines: Vec<Line>,
 }
@@ -140,6 +146,7 @@ pub async fn statement(
     let subscription_fee = result.as_ref().map_or(0, |r| r.subscription_fee);
     let settled: i64 = lines.iter().map(|l| l.net).sum();
     let net = settled + top_ups - subscription_fee;
+    let floor_debt_owed = floor_run::owed_to(db, coop_id, member_id, &currency).await?;
     Ok(Statement {
         member_id,
         period: month,
@@ -156,7 +163,9 @@ pub async fn statement(
             .then(|| (i128::from(net) * i128::from(MS_PER_HOUR) / i128::from(on_shift_ms)) as i64),
         floor_per_hour: floor.map(|f| f.rate.per_hour),
         floor_computed: result.is_some(),
-        flagged: result.is_some_and(|r| r.flagged),
+        flagged: result.as_ref().is_some_and(|r| r.flagged),
+        booked_as_debt: result.as_ref().map_or(0, |r| r.booked_as_debt),
+        floor_debt_owed,
         lines,
     })
 }
@@ -181,7 +190,7 @@ pub async fn members_with_activity(db: &Db, coop_id: i64, month: Month) -> Resul
 }
 
 /// The CSV header of [`to_csv`].
-pub const CSV_HEADER: &str = "member_id,period,currency,on_shift_hours,gross,commission,fees,top_ups,subscription_fee,net,effective_hourly,floor_per_hour,below_floor";
+pub const CSV_HEADER: &str = "member_id,period,currency,on_shift_hours,gross,commission,fees,top_ups,subscription_fee,net,effective_hourly,floor_per_hour,below_floor,booked_as_debt,floor_debt_owed";
 
 /// Statements as CSV (RFC 4180, comma separated, header first), one row per
 /// statement. Amounts are integers in minor units; hours have two decimals.
@@ -198,7 +207,7 @@ pub fn to_csv(statements: &[Statement]) -> String {
         let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         let _ = write!(
             out,
-            "{},{},{},{}.{:02},{},{},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{}.{:02},{},{},{},{},{},{},{},{},{},{},{}\r\n",
             s.member_id,
             s.period,
             s.currency,
@@ -212,7 +221,9 @@ pub fn to_csv(statements: &[Statement]) -> String {
             s.net,
             opt(s.effective_hourly),
             opt(s.floor_per_hour),
-            below
+            below,
+            s.booked_as_debt,
+            s.floor_debt_owed
         );
     }
     out
@@ -240,6 +251,8 @@ mod tests {
             floor_per_hour: Some(1_188),
             floor_computed: true,
             flagged: false,
+            booked_as_debt: 0,
+            floor_debt_owed: 300,
             lines: vec![],
         };
         let csv = to_csv(&[s]);
@@ -247,7 +260,7 @@ mod tests {
         assert_eq!(rows.next(), Some(CSV_HEADER));
         assert_eq!(
             rows.next(),
-            Some("7,2026-11,EUR,10.50,10000,2000,165,4215,0,12050,1147,1188,true")
+            Some("7,2026-11,EUR,10.50,10000,2000,165,4215,0,12050,1147,1188,true,0,300")
         );
         assert_eq!(rows.next(), Some(""));
     }
