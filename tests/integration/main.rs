@@ -6,6 +6,7 @@ mod appeals;
 mod audit;
 mod backup;
 mod chain;
+mod charter_commons;
 mod charter_floor;
 mod cli;
 mod common;

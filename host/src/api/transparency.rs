@@ -40,16 +40,24 @@ async fn open_data(
 ) -> ApiResult<Response> {
     let coop = app.coop(&slug).await?;
     let (k, cells) = crate::opendata::export(&app.db, coop.id).await?;
+    // The licence the coop chose for its open data (ODbL by default).
+    let (_, rules) = crate::governance::rules::current(&app.db, coop.id).await?;
+    let licence = rules.commons.open_data_licence;
     match q.format.as_deref().unwrap_or("json") {
-        "json" => Ok(
-            Json(serde_json::json!({"coop": coop.slug, "k": k, "cells": cells})).into_response(),
-        ),
+        "json" => Ok(Json(
+            serde_json::json!({"coop": coop.slug, "licence": licence, "k": k, "cells": cells}),
+        )
+        .into_response()),
         "csv" => Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
                 (
                     header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"{}-open-data.csv\"", coop.slug),
+                ),
+                (
+                    header::LINK,
+                    format!("<https://spdx.org/licenses/{licence}.html>; rel=\"license\""),
                 ),
             ],
             crate::opendata::to_csv(&cells),

@@ -10,6 +10,7 @@
 //! - [`grants`]: the one check and record every grant of a role goes
 //!   through.
 
+pub mod commons;
 pub mod grants;
 pub mod membership;
 pub mod proposals;

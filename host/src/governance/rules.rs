@@ -162,6 +162,9 @@ pub struct Rules {
     /// What the coop requires to keep accounts safe.
     #[serde(default)]
     pub security: SecurityRules,
+    /// Free plugins only (on by default), and the open data's licence.
+    #[serde(default)]
+    pub commons: super::commons::CommonsRules,
 }
 
 /// What the coop requires to keep accounts safe.
@@ -268,6 +271,7 @@ impl Default for Rules {
             rating_retention_days: default_rating_retention_days(),
             open_data_k: default_open_data_k(),
             security: SecurityRules::default(),
+            commons: super::commons::CommonsRules::default(),
         }
     }
 }
@@ -346,6 +350,7 @@ impl Rules {
             )));
         }
         crate::moderation::check_appeal_rules(self.appeal_days, self.appeal_review_days)?;
+        self.commons.validate()?;
         if self.membership.share_nominal < 0 {
             return Err(Error::Invalid("share_nominal cannot be negative".into()));
         }

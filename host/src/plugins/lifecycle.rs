@@ -189,6 +189,12 @@ pub async fn install_checked(
     }
     let manifest = Arc::new(Manifest::parse(manifest_text)?);
     let name = manifest.plugin.name.clone();
+    // The commons rule (free plugins only, on by default) before anything
+    // is compiled or stored.
+    let (_, rules) = crate::governance::rules::current(&app.db, coop.id).await?;
+    rules
+        .commons
+        .check_plugin(&name, &manifest.plugin.licence)?;
     let sha = sha256_hex(bytes);
     let signed_by = check_signature(app, coop, &sha, opts.signature.as_deref()).await?;
     let engine = app.engine.clone();
