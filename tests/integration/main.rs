@@ -31,6 +31,7 @@ mod sec_grants;
 mod sec_limits;
 mod sec_login;
 mod sec_members;
+mod sec_races;
 mod sec_runtime;
 mod sec_scheduler;
 mod sec_stream;
