@@ -816,14 +816,14 @@ async fn add_member(
     grants::check(&app.db, coop.id, &actor, &b.roles).await?;
     // A coop admin vouches for nobody's address: a new account gets a
     // mailed link to choose its password.
-    let m = identity::add_member_vouched(&app.db, &*app.clock, &coop, b, identity::Vouch::Mailed)
-        .await?;
-    grants::record(
+    let m = grants::add_member(
         &app.db,
-        coop.id,
+        &*app.clock,
+        &coop,
+        b,
+        identity::Vouch::Mailed,
         &actor,
-        json!({"member_added": m.id, "roles": m.roles, "college": m.college}),
-        app.clock.now_ms(),
+        None,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"member": m}))))
@@ -846,15 +846,8 @@ async fn create_api_key(
     // acts as an admin), so it is governed and recorded like grant-role.
     let roles = [b.role.clone()];
     grants::check(&app.db, coop.id, &actor, &roles).await?;
-    let key = identity::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role).await?;
-    grants::record(
-        &app.db,
-        coop.id,
-        &actor,
-        json!({"api_key": key.id, "name": key.name, "roles": roles}),
-        app.clock.now_ms(),
-    )
-    .await?;
+    let key =
+        grants::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role, &actor, None).await?;
     Ok((StatusCode::CREATED, Json(json!({"api_key": key}))))
 }
 

@@ -653,7 +653,9 @@ pub async fn main() -> anyhow::Result<()> {
             let coop = identity::find_coop(&app.db, &coop).await?;
             let display_name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
-            let m = identity::add_member(
+            // The operator's grant, logged like any other (invariant 26),
+            // in the addition's transaction.
+            let m = crate::governance::grants::add_member(
                 &app.db,
                 &*app.clock,
                 &coop,
@@ -664,6 +666,9 @@ pub async fn main() -> anyhow::Result<()> {
                     roles: role,
                     college,
                 },
+                identity::Vouch::Proven,
+                &identity::Actor::host(coop.id),
+                Some(crate::governance::grants::VIA_COMMAND_LINE),
             )
             .await?;
             println!(
