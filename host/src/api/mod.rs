@@ -594,10 +594,11 @@ async fn get_limits(
     ))
 }
 
-/// A plugin's limits: an admin's operational call (members may also put
-/// one to a vote, a `set-limits` proposal), each at most the ceiling the
-/// host operator set for the coop (else 422 naming it), and recorded in
-/// the decision log like a direct change.
+/// A plugin's limits: a governed change of the plugin (`set-limits`), made
+/// directly by an admin only where the coop's rules let admins decide
+/// plugin changes (else 403: open a proposal), each at most the ceiling
+/// the host operator set for the coop (else 422 naming it), and recorded
+/// in the decision log in the change's transaction.
 async fn set_limits(
     State(app): State<Arc<App>>,
     t: Tenant,
@@ -605,21 +606,25 @@ async fn set_limits(
     Body(overrides): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.admin()?;
-    let id = plugins::set_limits(&app.db, coop.id, &name, &overrides).await?;
-    app.unload(id);
+    // Limits are a governed setting like the plugin itself: a direct
+    // change where the coop's rules let admins change plugins, else a
+    // `set-limits` proposal; either way under the operator's ceilings and
+    // in the decision log, in the change's transaction.
     let change = proposals::Change::SetLimits {
         plugin: name.clone(),
         limits: overrides.clone(),
     };
-    proposals::record_direct(
-        &app.db,
+    proposals::direct_change(
+        &app,
         coop.id,
         &actor,
-        Kind::Plugin,
-        json!({"change": change}),
+        &change,
+        "set directly by an admin",
         app.clock.now_ms(),
     )
     .await?;
+    let id = plugins::get(&app.db, coop.id, &name).await?.id;
+    app.unload(id);
     let loaded = app.plugin(id).await?;
     let ceilings = plugins::ceilings::get(&app.db, coop.id).await?;
     Ok(Json(
