@@ -84,6 +84,11 @@ struct ServeArgs {
     /// it calls get a retryable 503 [default: 1024].
     #[arg(long, env = "COOPHOST_CALL_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(1..))]
     call_memory_mib: Option<u64>,
+    /// The share of that memory one coop's calls in flight may hold
+    /// together, in percent, so that one coop cannot take it all; past it
+    /// the coop's calls get the same retryable 503 [default: 50].
+    #[arg(long, env = "COOPHOST_COOP_CALL_MEMORY_PERCENT", value_parser = clap::value_parser!(u64).range(1..=100))]
+    coop_call_memory_percent: Option<u64>,
     /// The SMTP server mail goes through: smtps://user:password@host[:port]
     /// (TLS), or smtp://host[:port] (STARTTLS required, except on
     /// loopback; ?tls=none to send in the clear). Without it, mail stays in
@@ -828,6 +833,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies,
         require_operator_second_factor,
         call_memory_mib,
+        coop_call_memory_percent,
         smtp_url,
         mail_from,
         allow_fetch_from,
@@ -879,6 +885,9 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     app.set_require_operator_second_factor(require_operator_second_factor);
     if let Some(mib) = call_memory_mib {
         app.call_memory.set_limit(mib.saturating_mul(1 << 20));
+    }
+    if let Some(percent) = coop_call_memory_percent {
+        app.call_memory.set_coop_percent(percent);
     }
     app.allow_fetch_from(allow_fetch_from);
     app.set_metrics_token(metrics_token.as_deref());

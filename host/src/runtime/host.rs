@@ -122,7 +122,11 @@ impl CallState {
             table: ResourceTable::new(),
             memory: MemoryLimiter::new(scope.limits.memory_bytes),
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
-            bytes: CallBytes::new(scope.call_memory.clone(), scope.limits.call_bytes),
+            bytes: CallBytes::new(
+                scope.call_memory.clone(),
+                scope.actor.coop_id,
+                scope.limits.call_bytes,
+            ),
             scope,
             events: Vec::new(),
             ledger: Vec::new(),
