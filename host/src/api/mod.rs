@@ -659,7 +659,7 @@ async fn set_ceilings(
 }
 
 fn ceilings_json(c: &plugins::ceilings::CoopCeilings) -> Value {
-    json!({"ceilings": c.limits, "instances": c.instances, "set": c.set})
+    json!({"ceilings": c.limits, "instances": c.instances, "timers": c.timers, "set": c.set})
 }
 
 /// The member behind a pseudonymous member id a plugin was given, for the

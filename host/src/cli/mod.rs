@@ -284,8 +284,9 @@ enum CoopCommand {
     },
     /// Show what the host operator allows a coop, or set it: ceilings over
     /// its plugins' limits (deadline_ms, memory_bytes, result_bytes,
-    /// log_bytes, host_calls, store_keys, store_bytes, call_bytes) and
-    /// `instances`, its plugin calls in flight at once.
+    /// log_bytes, host_calls, store_keys, store_bytes, call_bytes),
+    /// `instances`, its plugin calls in flight at once, and `timers`, the
+    /// timers its plugins may have pending together.
     Limits {
         /// The coop's slug.
         slug: String,
