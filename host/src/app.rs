@@ -327,6 +327,8 @@ impl App {
             crate::governance::membership::purge_unverified(&self.db, now).await?;
             crate::mail::purge(&self.db, now).await?;
             crate::plugins::staging::purge(&self.db, now).await?;
+            // Another host that stopped uncleanly: its audit gap.
+            crate::audit::runs::recover(&self.db, &self.audit_db, &hostname(), now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }

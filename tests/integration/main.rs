@@ -34,6 +34,7 @@ mod sec_members;
 mod sec_races;
 mod sec_runtime;
 mod sec_scheduler;
+mod sec_stop;
 mod sec_stream;
 mod sec_uploads;
 mod shift_board;

@@ -230,19 +230,59 @@ fn api_router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serve the API on `listener` until Ctrl-C, then write the audit items
-/// still queued.
+/// How long a stop waits for requests in flight (a live notification
+/// stream never ends by itself) before the audit queue is written anyway.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve the API on `listener` until Ctrl-C or SIGTERM (what systemd,
+/// Docker and Kubernetes send), then write the audit items still queued.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
     let served = axum::serve(
         listener,
         router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    .with_graceful_shutdown(async move {
+        stop_signal().await;
+        tracing::info!("stopping: finishing requests in flight, then writing the audit queue");
+        signalled.notify_one();
+    });
+    let served = tokio::select! {
+        served = served => served,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(STOP_GRACE).await;
+        } => {
+            tracing::warn!("requests still in flight after {STOP_GRACE:?}: stopping anyway");
+            Ok(())
+        }
+    };
     app.flush_audit().await;
     served
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the host cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The caller's credentials, from `Authorization: Bearer ...`; none means

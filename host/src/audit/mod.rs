@@ -39,6 +39,8 @@ use crate::chain::{self, Entry, NewEntry};
 use crate::db::Db;
 use crate::error::Result;
 
+pub mod runs;
+
 /// The chain's name.
 pub const AUDIT: &str = "audit";
 /// Items waiting for the writer at most, all coops together; beyond, the
@@ -314,6 +316,11 @@ impl Audit {
             }
         }
         self.shared.wake.notify_one();
+    }
+
+    /// Items waiting for the writer now.
+    pub fn queued(&self) -> usize {
+        self.shared.state().total
     }
 
     /// Items dropped since start because a queue was full.

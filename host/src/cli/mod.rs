@@ -854,6 +854,30 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default address"));
     tracing::info!(data_dir = %settings.data_dir.display(), database = %redact(&settings.database_url), "starting coophost");
     let app = open(settings).await?;
+    // Running from here: a stop that skips writing the audit queue leaves
+    // this row behind for the next start to record as a gap (and records
+    // the gaps of earlier runs that did).
+    let run = crate::audit::runs::start(
+        &app.db,
+        &app.audit_db,
+        &crate::app::hostname(),
+        app.clock.now_ms(),
+    )
+    .await?;
+    let heartbeat = {
+        let (app, run) = (app.clone(), run.clone());
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(crate::audit::runs::HEARTBEAT);
+            loop {
+                beat.tick().await;
+                let now = app.clock.now_ms();
+                if let Err(e) = crate::audit::runs::beat(&app.audit_db, &run, &app.audit, now).await
+                {
+                    tracing::warn!(error = %e, "could not record the host's heartbeat");
+                }
+            }
+        })
+    };
     if let Some(dir) = demo {
         crate::demo::seed(&app, &dir).await?;
     }
@@ -899,9 +923,11 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     );
     app.spawn_scheduler();
     Arc::new(mailer).spawn(app.db.clone(), app.clock.clone());
-    crate::api::serve(listener, app)
-        .await
-        .context("server failed")
+    let served = crate::api::serve(listener, app.clone()).await;
+    // The audit queue is written (`serve` flushed it): a clean stop.
+    heartbeat.abort();
+    crate::audit::runs::stop(&app.audit_db, &run).await?;
+    served.context("server failed")
 }
 
 /// The host's mailer from flags, environment and file; without an SMTP
