@@ -590,18 +590,28 @@ impl App {
     }
 
     /// Audit an admin's or the operator's read of a member's data (a
-    /// member's own reads are not).
-    pub fn audit_access(&self, actor: &Actor, member: i64, what: &str, now: i64) {
+    /// member's own reads are not). Such a record is never dropped from a
+    /// full queue ([`crate::audit::KEPT_KINDS`]); when it cannot be
+    /// recorded at all the error says so, and the read must not be served.
+    pub async fn audit_access(
+        &self,
+        actor: &Actor,
+        member: i64,
+        what: &str,
+        now: i64,
+    ) -> Result<()> {
         if actor.member_id == Some(member) && !actor.operator {
-            return;
+            return Ok(());
         }
-        self.audit.record(crate::audit::Item {
-            coop_id: actor.coop_id,
-            kind: "data.access".into(),
-            body: serde_json::json!({"what": what, "reader": actor.member_id, "operator": actor.operator}),
-            member_id: Some(member),
-            at: now,
-        });
+        self.audit
+            .record_kept(crate::audit::Item {
+                coop_id: actor.coop_id,
+                kind: "data.access".into(),
+                body: serde_json::json!({"what": what, "reader": actor.member_id, "operator": actor.operator}),
+                member_id: Some(member),
+                at: now,
+            })
+            .await
     }
 
     /// Wait until every audit item queued so far is written.

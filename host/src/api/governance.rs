@@ -473,7 +473,8 @@ async fn status_history(
         .into());
     }
     let m = identity::get_member(&app.db, coop.id, member).await?;
-    app.audit_access(&actor, member, "status history", app.clock.now_ms());
+    app.audit_access(&actor, member, "status history", app.clock.now_ms())
+        .await?;
     Ok(Json(json!({
         "member": member,
         "status": m.status,

@@ -727,7 +727,8 @@ async fn plugin_member(
         id,
         &format!("member id in {plugin}"),
         app.clock.now_ms(),
-    );
+    )
+    .await?;
     Ok(Json(json!({"pseudonym": pseudonym, "member": member})))
 }
 
