@@ -115,6 +115,14 @@ async fn hold_audit_writes(host: &TestHost, backend: Backend) -> sqlx::AnyConnec
 async fn sigterm_writes_the_audit_queue_and_sigkill_leaves_a_gap_entry() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
+        // The binary runs on the system clock: sessions made here must be
+        // valid there.
+        host.clock.set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        );
         let coop = host.coop("stop").await;
         let admin = host
             .member(&coop, "admin@stop.coop", &["admin", "member"])
@@ -142,6 +150,13 @@ async fn sigterm_writes_the_audit_queue_and_sigkill_leaves_a_gap_entry() {
         .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !audit_chain(&host, coop.id)
+                .await
+                .iter()
+                .any(|(k, _)| k == "data.access"),
+            "{backend:?}: the entry is still queued when SIGTERM comes"
+        );
         signal(&child, "-TERM");
         tokio::time::sleep(Duration::from_millis(300)).await;
         lock.close().await.unwrap();

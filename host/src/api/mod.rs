@@ -237,6 +237,17 @@ pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Serve the API on `listener` until Ctrl-C or SIGTERM (what systemd,
 /// Docker and Kubernetes send), then write the audit items still queued.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    serve_until(listener, app, stop_signal()).await
+}
+
+/// [`serve`] until `stop` ends (from [`stop_signal`], made before the
+/// host says it is listening, so a signal that follows at once is not
+/// missed).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
     let served = axum::serve(
@@ -244,7 +255,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
         router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        stop_signal().await;
+        stop.await;
         tracing::info!("stopping: finishing requests in flight, then writing the audit queue");
         signalled.notify_one();
     });
@@ -262,26 +273,36 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
     served
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
+/// Ctrl-C, or SIGTERM on Unix: listened for from this call on (the
+/// handlers are installed now, not when the future is first polled), and
+/// the future ends at the first of them.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the host cleanly");
-                let _ = tokio::signal::ctrl_c().await;
+                (term, int) => {
+                    let e = term.err().or(int.err()).map(|e| e.to_string());
+                    tracing::warn!(error = ?e, "cannot listen for SIGTERM; only Ctrl-C stops the host cleanly");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -917,13 +917,16 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     app.allow_fetch_from(allow_fetch_from);
     app.set_metrics_token(metrics_token.as_deref());
     app.set_data_location(crate::transparency::DataLocation::from_env());
+    // Listening for SIGTERM before saying we listen: whoever reads that
+    // line may stop the host at once.
+    let stop = crate::api::stop_signal();
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",
         started.elapsed().as_millis()
     );
     app.spawn_scheduler();
     Arc::new(mailer).spawn(app.db.clone(), app.clock.clone());
-    let served = crate::api::serve(listener, app.clone()).await;
+    let served = crate::api::serve_until(listener, app.clone(), stop).await;
     // The audit queue is written (`serve` flushed it): a clean stop.
     heartbeat.abort();
     crate::audit::runs::stop(&app.audit_db, &run).await?;
