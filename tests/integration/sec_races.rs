@@ -109,3 +109,41 @@ async fn a_unique_violation_names_what_exists() {
         host.finish().await;
     }
 }
+
+/// The same plugin installed several times at once (two admins, or a
+/// retried deployment): each install succeeds or is refused saying why,
+/// and the coop ends with exactly one active installation.
+#[tokio::test]
+async fn parallel_installs_of_one_plugin_never_fail_as_the_hosts_error() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("twice").await;
+        let (bytes, manifest) = crate::common::component("test-misbehave");
+        let opts = coophost::plugins::lifecycle::InstallOptions::default();
+        let results = futures_util::future::join_all(
+            (0..4).map(|_| coophost::plugins::install(&host.app, &coop, &bytes, &manifest, &opts)),
+        )
+        .await;
+        assert!(
+            results.iter().any(Result::is_ok),
+            "{backend:?}: none installed"
+        );
+        for r in &results {
+            if let Err(e) = r {
+                assert!(
+                    !matches!(e, coophost::error::Error::Internal(_)),
+                    "{backend:?}: a racing install failed as the host's error: {e:?}"
+                );
+            }
+        }
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM plugins WHERE coop_id = $1 AND name = 'test-misbehave' AND active = 1",
+        )
+        .bind(coop.id)
+        .fetch_one(&host.app.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(active, 1, "{backend:?}: one active installation");
+        host.finish().await;
+    }
+}
