@@ -202,21 +202,29 @@ async fn role_grants_follow_the_grant_role_rule_and_are_logged() {
 /// Make the decision log refuse `grant-role` entries, as a failing write
 /// would (a trigger on each backend).
 async fn refuse_grant_entries(host: &TestHost, backend: Backend) {
-    let statements: &[&str] = match backend {
-        Backend::Sqlite => &[
-            "CREATE TRIGGER refuse_grants BEFORE INSERT ON chain_entries \
-             WHEN NEW.body LIKE '%grant-role%' BEGIN SELECT RAISE(ABORT, 'log refused'); END",
-        ],
-        Backend::Postgres => &[
-            "CREATE FUNCTION refuse_grants() RETURNS trigger AS $$ BEGIN \
-             IF NEW.body LIKE '%grant-role%' THEN RAISE EXCEPTION 'log refused'; END IF; \
-             RETURN NEW; END $$ LANGUAGE plpgsql",
-            "CREATE TRIGGER refuse_grants BEFORE INSERT ON chain_entries \
-             FOR EACH ROW EXECUTE FUNCTION refuse_grants()",
+    refuse_entries(host, backend, "NEW.body LIKE '%grant-role%'").await;
+}
+
+/// Make the chains refuse the entries `condition` (SQL over `NEW`) picks.
+pub async fn refuse_entries(host: &TestHost, backend: Backend, condition: &str) {
+    let statements = match backend {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_entries BEFORE INSERT ON chain_entries \
+             WHEN {condition} BEGIN SELECT RAISE(ABORT, 'log refused'); END"
+        )],
+        Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION refuse_entries() RETURNS trigger AS $$ BEGIN \
+                 IF {condition} THEN RAISE EXCEPTION 'log refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER refuse_entries BEFORE INSERT ON chain_entries \
+             FOR EACH ROW EXECUTE FUNCTION refuse_entries()"
+                .to_string(),
         ],
     };
     for s in statements {
-        sqlx::raw_sql(s).execute(&host.app.db.pool).await.unwrap();
+        sqlx::raw_sql(&s).execute(&host.app.db.pool).await.unwrap();
     }
 }
 
@@ -366,6 +374,55 @@ async fn the_command_line_logs_the_roles_it_grants() {
                 .iter()
                 .any(|b| b["change"]["roles"] == json!(["worker"]) && b["operator"] == true),
             "{backend:?}: CLI invitation not logged: {grants:?}"
+        );
+        host.finish().await;
+    }
+}
+
+/// A governed setting changed directly (floor, split, plugin config,
+/// limits) commits only with its decision-log entry.
+#[tokio::test]
+async fn a_direct_change_commits_only_with_its_decision_log_entry() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("direct").await;
+        host.install(&coop, "test-hog").await;
+        let admin = host
+            .member(&coop, "admin@direct.coop", &["admin", "member"])
+            .await;
+        refuse_entries(&host, backend, "NEW.kind = 'direct-change'").await;
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/direct/earnings-floor",
+                Some(&admin),
+                Some(json!({"per_hour": 1202, "currency": "EUR", "reason": "SMIC"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+        let (_, body) = host
+            .request(
+                Method::GET,
+                "/v1/coops/direct/earnings-floor",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["history"], json!([]), "{backend:?}: an unlogged floor");
+        let url = "/v1/coops/direct/plugins/test-hog/limits";
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                url,
+                Some(&admin),
+                Some(json!({"deadline_ms": 9_000})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+        let (_, body) = host.request(Method::GET, url, Some(&admin), None).await;
+        assert_ne!(
+            body["overrides"]["deadline_ms"], 9_000,
+            "{backend:?}: unlogged limits: {body}"
         );
         host.finish().await;
     }

@@ -1009,9 +1009,11 @@ async fn set_config(
     let now = app.clock.now_ms();
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetConfig).await?;
-    plugins::set_config(&app.db, now, coop.id, &installed.manifest, &param, &b.value).await?;
-    proposals::record_direct(
-        &app.db,
+    // The new value and its decision-log entry commit together.
+    let mut tx = app.db.begin_write().await.map_err(Error::from)?;
+    plugins::set_config_in(&mut tx, now, coop.id, &installed.manifest, &param, &b.value).await?;
+    proposals::record_direct_in(
+        &mut tx,
         coop.id,
         &actor,
         Kind::SetConfig,
@@ -1019,6 +1021,7 @@ async fn set_config(
         now,
     )
     .await?;
+    tx.commit().await.map_err(Error::from)?;
     let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
     Ok(Json(json!({"config": values})))
 }
@@ -1351,8 +1354,10 @@ async fn set_split(
     let (coop, actor) = t.admin()?;
     let now = app.clock.now_ms();
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetSplit).await?;
-    let record = policies::set_split(
-        &app.db,
+    // The new policy and its decision-log entry commit together.
+    let mut tx = app.db.begin_write().await.map_err(Error::from)?;
+    let record = policies::set_split_in(
+        &mut tx,
         coop.id,
         b.terms,
         b.effective_from.unwrap_or(now),
@@ -1361,8 +1366,8 @@ async fn set_split(
         now,
     )
     .await?;
-    proposals::record_direct(
-        &app.db,
+    proposals::record_direct_in(
+        &mut tx,
         coop.id,
         &actor,
         Kind::SetSplit,
@@ -1370,6 +1375,7 @@ async fn set_split(
         now,
     )
     .await?;
+    tx.commit().await.map_err(Error::from)?;
     Ok((StatusCode::CREATED, Json(json!({"policy": record}))))
 }
 
@@ -1388,9 +1394,11 @@ async fn set_floor(
     let (coop, actor) = t.admin()?;
     let now = app.clock.now_ms();
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetFloor).await?;
-    let record = policies::set_floor(&app.db, coop.id, &b, actor.member_id, now).await?;
-    proposals::record_direct(
-        &app.db,
+    // The new floor and its decision-log entry commit together.
+    let mut tx = app.db.begin_write().await.map_err(Error::from)?;
+    let record = policies::set_floor_in(&mut tx, coop.id, &b, actor.member_id, now).await?;
+    proposals::record_direct_in(
+        &mut tx,
         coop.id,
         &actor,
         Kind::SetFloor,
@@ -1398,6 +1406,7 @@ async fn set_floor(
         now,
     )
     .await?;
+    tx.commit().await.map_err(Error::from)?;
     Ok((StatusCode::CREATED, Json(json!({"floor": record}))))
 }
 
