@@ -630,8 +630,9 @@ pub async fn run_continuously<F, Fut>(
                 claiming = None;
                 match claimed {
                     Ok(jobs) => {
-                        // Some were due: more may be, if slots are left.
-                        want_claim = !jobs.is_empty();
+                        // Some were due: more may be, if slots are left
+                        // (or a job finished while this claim ran).
+                        want_claim |= !jobs.is_empty();
                         for job in jobs {
                             held.lock()
                                 .expect("held jobs poisoned")
