@@ -21,10 +21,11 @@ use crate::runtime::{
 pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often the scheduler makes sure each coop's recurring jobs exist.
 pub const RECURRING_CHECK_MS: i64 = 60_000;
-/// Jobs claimed per scheduler tick.
+/// Jobs claimed per pass of [`App::run_jobs_once`] (the continuous
+/// worker claims as slots free instead).
 pub const JOBS_PER_TICK: i64 = 32;
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -303,6 +304,17 @@ impl App {
     /// dispatch each job by kind. Returns how many jobs ran and events
     /// were delivered.
     pub async fn run_jobs_once(&self, owner: &str) -> Result<usize> {
+        let delivered = self.housekeeping().await?;
+        let worker = crate::scheduler::Worker::new(&self.db, owner, &*self.clock, JOBS_PER_TICK);
+        let ran = crate::scheduler::run_registered(&worker, self, JOB_HANDLERS).await?;
+        Ok(ran + delivered)
+    }
+
+    /// What the scheduler does besides jobs, every tick: make sure every
+    /// coop's recurring jobs exist and purge what expired (once a minute),
+    /// and deliver pending events to subscribing plugins. Returns how many
+    /// events were delivered.
+    async fn housekeeping(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         // Recurring jobs need checking once a minute, not every tick.
         let last = self
@@ -315,19 +327,20 @@ impl App {
             crate::governance::membership::purge_unverified(&self.db, now).await?;
             crate::mail::purge(&self.db, now).await?;
             crate::plugins::staging::purge(&self.db, now).await?;
+            // Another host that stopped uncleanly: its audit gap.
+            crate::audit::runs::recover(&self.db, &self.audit_db, &hostname(), now).await?;
             self.recurring_checked_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }
-        // Events first: deliveries are cheap and a pass is bounded.
-        let delivered = crate::events::delivery::deliver(self).await?;
-        let worker = crate::scheduler::Worker::new(&self.db, owner, &*self.clock, JOBS_PER_TICK);
-        let ran = crate::scheduler::run_registered(&worker, self, JOB_HANDLERS).await?;
-        Ok(ran + delivered)
+        // A pass of deliveries is bounded.
+        crate::events::delivery::deliver(self).await
     }
 
     /// Run the scheduler in the background for as long as the process
-    /// lives: every [`SCHEDULER_TICK`], or again at once while jobs keep
-    /// coming due. Errors are logged and the loop goes on.
+    /// lives: a continuous worker claims jobs as its slots free
+    /// ([`crate::scheduler::run_continuously`]: no batch to wait for, a
+    /// share per coop), and beside it the housekeeping runs every
+    /// [`SCHEDULER_TICK`]. Errors are logged and both go on.
     pub fn spawn_scheduler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let app = self.clone();
         let owner = format!(
@@ -337,14 +350,17 @@ impl App {
             rand::rngs::OsRng.next_u32()
         );
         tokio::spawn(async move {
-            loop {
-                match app.run_jobs_once(&owner).await {
-                    Ok(n) if n as i64 >= JOBS_PER_TICK => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+            let housekeeping = async {
+                loop {
+                    if let Err(e) = app.housekeeping().await {
+                        tracing::warn!(error = %e, "scheduler housekeeping failed");
+                    }
+                    tokio::time::sleep(SCHEDULER_TICK).await;
                 }
-                tokio::time::sleep(SCHEDULER_TICK).await;
-            }
+            };
+            let worker = crate::scheduler::Worker::new(&app.db, &owner, &*app.clock, JOBS_PER_TICK);
+            let jobs = crate::scheduler::run_registered_continuously(&worker, &*app, JOB_HANDLERS);
+            tokio::join!(housekeeping, jobs);
         })
     }
 
@@ -574,18 +590,28 @@ impl App {
     }
 
     /// Audit an admin's or the operator's read of a member's data (a
-    /// member's own reads are not).
-    pub fn audit_access(&self, actor: &Actor, member: i64, what: &str, now: i64) {
+    /// member's own reads are not). Such a record is never dropped from a
+    /// full queue ([`crate::audit::KEPT_KINDS`]); when it cannot be
+    /// recorded at all the error says so, and the read must not be served.
+    pub async fn audit_access(
+        &self,
+        actor: &Actor,
+        member: i64,
+        what: &str,
+        now: i64,
+    ) -> Result<()> {
         if actor.member_id == Some(member) && !actor.operator {
-            return;
+            return Ok(());
         }
-        self.audit.record(crate::audit::Item {
-            coop_id: actor.coop_id,
-            kind: "data.access".into(),
-            body: serde_json::json!({"what": what, "reader": actor.member_id, "operator": actor.operator}),
-            member_id: Some(member),
-            at: now,
-        });
+        self.audit
+            .record_kept(crate::audit::Item {
+                coop_id: actor.coop_id,
+                kind: "data.access".into(),
+                body: serde_json::json!({"what": what, "reader": actor.member_id, "operator": actor.operator}),
+                member_id: Some(member),
+                at: now,
+            })
+            .await
     }
 
     /// Wait until every audit item queued so far is written.

@@ -210,3 +210,83 @@ async fn a_flood_from_one_coop_does_not_drop_another_coops_entries() {
         host.finish().await;
     }
 }
+
+fn access(coop_id: i64, n: i64, at: i64) -> Item {
+    Item {
+        coop_id,
+        kind: "data.access".into(),
+        body: json!({"what": "status history", "n": n}),
+        member_id: Some(1),
+        at,
+    }
+}
+
+fn accesses(entries: &[(String, Value)]) -> Vec<i64> {
+    entries
+        .iter()
+        .filter(|(k, _)| k == "data.access")
+        .map(|(_, b)| b["n"].as_i64().unwrap())
+        .collect()
+}
+
+/// Issue 16 follow-up: a coop's queue overflows while admins read members'
+/// data. The flood's oldest plain items are dropped (with their gap), the
+/// records of who read whose data never are, even the oldest; and when
+/// even their own room is full, the reader waits while the record is
+/// written rather than lose it.
+#[tokio::test]
+async fn records_of_access_to_personal_data_are_never_the_ones_dropped() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let loud = host.coop("loud").await;
+        let db = &host.app.audit_db;
+        let t0 = host.clock.now_ms();
+        let flood = audit::QUEUE_PER_COOP as i64 + 500;
+        let mut read = Vec::new();
+        // Queued without yielding, so the writer sees the whole flood.
+        for n in 0..flood {
+            host.app.audit.record(item(loud.id, n, t0 + n));
+            if n % 10 == 0 {
+                host.app.audit.record(access(loud.id, n, t0 + n));
+                read.push(n);
+            }
+        }
+        host.app.flush_audit().await;
+        let chain = entries(db, loud.id).await;
+        assert_eq!(
+            accesses(&chain),
+            read,
+            "{backend:?}: every access record was written"
+        );
+        let kept = numbers(&chain);
+        assert_eq!(kept.len(), audit::QUEUE_PER_COOP, "{backend:?}");
+        assert_eq!(kept[0], 500, "{backend:?}: plain items went first");
+        let gap = chain.iter().find(|(k, _)| k == "audit.gap").unwrap();
+        assert_eq!(gap.1["dropped"], 500, "{backend:?}: {gap:?}");
+
+        // Their own room full: the next one is written at once.
+        let base = 1_000_000;
+        for n in 0..audit::KEPT_QUEUE as i64 {
+            host.app.audit.record(access(loud.id, base + n, t0 + flood));
+        }
+        let last = base + audit::KEPT_QUEUE as i64;
+        host.app
+            .audit
+            .record_kept(access(loud.id, last, t0 + flood))
+            .await
+            .unwrap();
+        assert!(
+            accesses(&entries(db, loud.id).await).contains(&last),
+            "{backend:?}: written before record_kept returned"
+        );
+        host.app.flush_audit().await;
+        let written = accesses(&entries(db, loud.id).await);
+        assert_eq!(
+            written.len(),
+            read.len() + audit::KEPT_QUEUE + 1,
+            "{backend:?}: none dropped"
+        );
+        assert!(verifies(db, loud.id).await);
+        host.finish().await;
+    }
+}

@@ -5,7 +5,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestHost, backends};
+use crate::common::{Backend, TestHost, backends};
 
 /// The coop's `grant-role` direct changes in the decision log.
 async fn grants_logged(host: &TestHost, slug: &str, token: &str) -> Vec<Value> {
@@ -194,6 +194,235 @@ async fn role_grants_follow_the_grant_role_rule_and_are_logged() {
                 .iter()
                 .any(|c| c["application"] == app_id && c["roles"] == json!(["member"])),
             "{backend:?}: approval not logged: {logged:?}"
+        );
+        host.finish().await;
+    }
+}
+
+/// Make the decision log refuse `grant-role` entries, as a failing write
+/// would (a trigger on each backend).
+async fn refuse_grant_entries(host: &TestHost, backend: Backend) {
+    refuse_entries(host, backend, "NEW.body LIKE '%grant-role%'").await;
+}
+
+/// Make the chains refuse the entries `condition` (SQL over `NEW`) picks.
+pub async fn refuse_entries(host: &TestHost, backend: Backend, condition: &str) {
+    let statements = match backend {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_entries BEFORE INSERT ON chain_entries \
+             WHEN {condition} BEGIN SELECT RAISE(ABORT, 'log refused'); END"
+        )],
+        Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION refuse_entries() RETURNS trigger AS $$ BEGIN \
+                 IF {condition} THEN RAISE EXCEPTION 'log refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER refuse_entries BEFORE INSERT ON chain_entries \
+             FOR EACH ROW EXECUTE FUNCTION refuse_entries()"
+                .to_string(),
+        ],
+    };
+    for s in statements {
+        sqlx::raw_sql(&s).execute(&host.app.db.pool).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_grant_commits_only_with_its_decision_log_entry() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("atomic").await;
+        let admin = host
+            .member(&coop, "admin@atomic.coop", &["admin", "member"])
+            .await;
+        refuse_grant_entries(&host, backend).await;
+
+        // The entry cannot be written, so neither is the grant.
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/atomic/members",
+                Some(&admin),
+                Some(json!({"email": "gus@atomic.coop", "display_name": "Gus",
+                    "roles": ["admin", "member"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/atomic/api-keys",
+                Some(&admin),
+                Some(json!({"name": "robot", "role": "admin"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/atomic/invitations",
+                Some(&admin),
+                Some(json!({"email": "hal@atomic.coop", "display_name": "Hal",
+                    "roles": ["admin"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+
+        let members = coophost::identity::list_members(&host.app.db, coop.id)
+            .await
+            .unwrap();
+        assert_eq!(members.len(), 1, "{backend:?}: unlogged grant: {members:?}");
+        for (table, what) in [
+            ("api_keys", "API key"),
+            ("membership_requests", "invitation"),
+        ] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&host.app.db.pool)
+                .await
+                .unwrap();
+            assert_eq!(n, 0, "{backend:?}: an unlogged {what} was kept");
+        }
+        host.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_command_line_logs_the_roles_it_grants() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("cligrant").await;
+        let admin = host
+            .member(&coop, "admin@cligrant.coop", &["admin", "member"])
+            .await;
+        let data = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_coophost"))
+                .arg("--data-dir")
+                .arg(data.path())
+                .arg("--database-url")
+                .arg(&host.url)
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .env("COOPHOST_PASSWORD", "correct horse battery staple")
+                .output()
+                .expect("run coophost");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "member",
+            "add",
+            "--coop",
+            "cligrant",
+            "--email",
+            "ida@cligrant.coop",
+            "--role",
+            "admin,member",
+        ]);
+        run(&[
+            "governance",
+            "invite",
+            "--coop",
+            "cligrant",
+            "--email",
+            "jo@cligrant.coop",
+            "--name",
+            "Jo",
+            "--role",
+            "worker",
+        ]);
+        let ida = coophost::identity::list_members(&host.app.db, coop.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.email == "ida@cligrant.coop")
+            .expect("ida added");
+
+        let (s, body) = host
+            .request(
+                Method::GET,
+                "/v1/coops/cligrant/decisions?limit=1000",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let grants: Vec<&Value> = body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "direct-change" && e["body"]["kind"] == "grant-role")
+            .map(|e| &e["body"])
+            .collect();
+        let added = grants
+            .iter()
+            .find(|b| b["change"]["member_added"] == ida.id)
+            .unwrap_or_else(|| panic!("{backend:?}: CLI addition not logged: {grants:?}"));
+        assert_eq!(added["change"]["roles"], json!(["admin", "member"]));
+        assert_eq!(added["change"]["via"], "command line");
+        assert_eq!(
+            added["operator"], true,
+            "the operator is the actor: {added}"
+        );
+        assert!(
+            grants
+                .iter()
+                .any(|b| b["change"]["roles"] == json!(["worker"]) && b["operator"] == true),
+            "{backend:?}: CLI invitation not logged: {grants:?}"
+        );
+        host.finish().await;
+    }
+}
+
+/// A governed setting changed directly (floor, split, plugin config,
+/// limits) commits only with its decision-log entry.
+#[tokio::test]
+async fn a_direct_change_commits_only_with_its_decision_log_entry() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("direct").await;
+        host.install(&coop, "test-hog").await;
+        let admin = host
+            .member(&coop, "admin@direct.coop", &["admin", "member"])
+            .await;
+        refuse_entries(&host, backend, "NEW.kind = 'direct-change'").await;
+        let (s, body) = host
+            .request(
+                Method::POST,
+                "/v1/coops/direct/earnings-floor",
+                Some(&admin),
+                Some(json!({"per_hour": 1202, "currency": "EUR", "reason": "SMIC"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+        let (_, body) = host
+            .request(
+                Method::GET,
+                "/v1/coops/direct/earnings-floor",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["history"], json!([]), "{backend:?}: an unlogged floor");
+        let url = "/v1/coops/direct/plugins/test-hog/limits";
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                url,
+                Some(&admin),
+                Some(json!({"deadline_ms": 9_000})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}: {body}");
+        let (_, body) = host.request(Method::GET, url, Some(&admin), None).await;
+        assert_ne!(
+            body["overrides"]["deadline_ms"], 9_000,
+            "{backend:?}: unlogged limits: {body}"
         );
         host.finish().await;
     }

@@ -207,9 +207,10 @@ async fn ceilings(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
 
-    // Limits stay an admin's operational call whatever the coop's rules
-    // (within the ceilings); members may also put them to a vote, and a
-    // proposal is held to the ceiling when it opens.
+    // Limits are governed like plugin changes: once the coop keeps those
+    // for the members' vote, no admin sets limits directly (issue 16
+    // follow-up: `PUT .../limits` used to bypass the rules); a proposal
+    // is held to the ceiling when it opens.
     let (_, current) = host
         .request(
             Method::GET,
@@ -230,8 +231,17 @@ async fn ceilings(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (s, body) = put(admin.clone(), LIMITS, json!({"deadline_ms": 8_000})).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(limit_decisions(&host, &admin, "lim").await.len(), 5);
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("open a proposal"),
+        "{body}"
+    );
+    assert_eq!(limit_decisions(&host, &admin, "lim").await.len(), 4);
+    let (_, body) = host.request(Method::GET, LIMITS, Some(&admin), None).await;
+    assert_ne!(body["limits"]["deadline_ms"], 8_000, "{body}");
     let proposal = |limits: Value| json!({"title": "More time for hog", "change": {"kind": "set-limits", "plugin": "test-hog", "limits": limits}});
     let (s, body) = host
         .request(
@@ -438,6 +448,57 @@ async fn the_web_limits_form_names_the_ceiling() {
             "{}",
             install.body
         );
+        host.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn limits_change_only_as_the_coops_rules_allow_plugin_changes() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("lim").await;
+        host.install(&coop, "test-hog").await;
+        let admin = host
+            .member(&coop, "admin@lim.coop", &["admin", "member"])
+            .await;
+        // Plugin decisions are the members' vote; everything else stays
+        // an admin's call.
+        let url = "/v1/coops/lim/governance/rules";
+        let (_, current) = host.request(Method::GET, url, Some(&admin), None).await;
+        let mut rules = current["rules"].clone();
+        let kinds: Vec<Value> = rules["admins_may"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| *k != "plugin")
+            .cloned()
+            .collect();
+        rules["admins_may"] = Value::Array(kinds);
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                url,
+                Some(&admin),
+                Some(json!({"rules": rules, "reason": "plugins by vote"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+
+        let (s, body) = host
+            .request(
+                Method::PUT,
+                LIMITS,
+                Some(&admin),
+                Some(json!({"deadline_ms": 9_000})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{backend:?}: {body}");
+        let (_, body) = host.request(Method::GET, LIMITS, Some(&admin), None).await;
+        assert_ne!(
+            body["overrides"]["deadline_ms"], 9_000,
+            "{backend:?}: {body}"
+        );
+        assert!(limit_decisions(&host, &admin, "lim").await.is_empty());
         host.finish().await;
     }
 }

@@ -176,6 +176,8 @@ async fn calls_in_flight_together_stay_within_the_host_budget() {
         let (host, t) = hog_host(backend, limits).await;
         let budget = host.app.call_memory.clone();
         budget.set_limit(6 * MIB);
+        // One coop alone here: its share is the whole budget.
+        budget.set_coop_percent(100);
 
         // A holds 3 MiB until its deadline...
         let holder = {
@@ -211,6 +213,77 @@ async fn calls_in_flight_together_stay_within_the_host_budget() {
         assert!(budget.peak() <= 6 * MIB, "peak {}", budget.peak());
         assert!(budget.refused() >= 1);
         assert_eq!(budget.in_use(), 0);
+        finish(host).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_coop_cannot_take_all_of_the_hosts_call_memory() {
+    for backend in backends().await {
+        let limits = Limits {
+            deadline_ms: 1_500,
+            ..hog_limits()
+        };
+        let (host, t) = hog_host(backend, limits).await;
+        let other = host.coop("hog2").await;
+        host.install(&other, "test-hog").await;
+        let t2 = host.member(&other, "m@hog2.coop", &["member"]).await;
+        let budget = host.app.call_memory.clone();
+        // 8 MiB for the host, half of it at most for one coop (the default).
+        budget.set_limit(8 * MIB);
+        assert_eq!(budget.coop_limit(), 4 * MIB);
+        let hog_id = coophost::identity::find_coop(&host.app.db, "hog")
+            .await
+            .unwrap()
+            .id;
+
+        // Coop hog holds 3 MiB until its deadline...
+        let holder = {
+            let (host, t) = (host.clone(), t.clone());
+            tokio::spawn(async move {
+                hog(
+                    &host,
+                    &t,
+                    "fill-then-spin",
+                    json!({"prefix": "a/", "count": 3, "bytes": MIB}),
+                )
+                .await
+            })
+        };
+        let mut waited = 0;
+        while budget.coop_in_use(hog_id) < 3 * MIB {
+            assert!(waited < 1_000, "{backend:?}: the holder never held 3 MiB");
+            waited += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // ...so its next 2 MiB pass its share although the host has room:
+        // the same retryable 503.
+        let (s, headers, body) = call_with_headers(
+            &host,
+            &t,
+            "fill",
+            json!({"prefix": "b/", "count": 2, "bytes": MIB}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{backend:?}: {body}");
+        assert_eq!(body["error"]["code"], "host-memory-busy", "{body}");
+        assert_eq!(headers["retry-after"], "1");
+        assert!(budget.in_use() + 2 * MIB < budget.limit());
+        // Another coop still gets its share meanwhile.
+        let (s, body) = host
+            .call(
+                "hog2",
+                Some(&t2),
+                HOG,
+                "fill",
+                json!({"prefix": "c/", "count": 3, "bytes": MIB}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: {body}");
+        let (s, body) = holder.await.unwrap();
+        assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(budget.in_use(), 0, "{backend:?}: bytes still held");
+        assert_eq!(budget.coop_in_use(hog_id), 0);
         finish(host).await;
     }
 }

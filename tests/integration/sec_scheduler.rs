@@ -530,3 +530,142 @@ async fn money_jobs_run_twice_move_money_once() {
         host.finish().await;
     }
 }
+
+/// Issue 16 follow-up: the worker claims as slots free, with a share per
+/// coop. A coop with four slow jobs running (each far longer than the
+/// check below waits) does not hold back another coop's job that comes
+/// due meanwhile: it starts within a few polls, not after the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_coop_does_not_delay_another_coops_job() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let slow = host.coop("slow").await;
+        let quick = host.coop("quick").await;
+        let db = host.app.db.clone();
+        let clock = ManualClock::new(1_000_000);
+        for _ in 0..4 {
+            scheduler::schedule(&db, Some(slow.id), "test.slow", None, &json!({}), 0, 0)
+                .await
+                .unwrap();
+        }
+        let mut worker = Worker::new(&db, "host-a", &clock, 10);
+        worker.poll_every = std::time::Duration::from_millis(20);
+        let ran = Arc::new(std::sync::Mutex::new(
+            Vec::<(String, std::time::Instant)>::new(),
+        ));
+        let handler = |job: scheduler::Job| {
+            let ran = ran.clone();
+            async move {
+                ran.lock()
+                    .unwrap()
+                    .push((job.kind.clone(), std::time::Instant::now()));
+                if job.kind == "test.slow" {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                }
+                Ok(())
+            }
+        };
+        let check = async {
+            // The slow coop holds its share of the slots...
+            for _ in 0..500 {
+                if ran.lock().unwrap().len() >= 2 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let slow_running = ran.lock().unwrap().len();
+            assert_eq!(
+                slow_running,
+                scheduler::MAX_JOBS_PER_COOP,
+                "{backend:?}: one coop takes at most its share of the slots"
+            );
+            // ...and the quick coop's job, due now, runs at once.
+            let due = std::time::Instant::now();
+            scheduler::schedule(&db, Some(quick.id), "test.quick", None, &json!({}), 0, 0)
+                .await
+                .unwrap();
+            loop {
+                if let Some((_, at)) = ran
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(kind, _)| kind == "test.quick")
+                {
+                    return at.duration_since(due);
+                }
+                assert!(
+                    due.elapsed() < std::time::Duration::from_secs(10),
+                    "{backend:?}: the quick coop's job waited behind the slow coop's"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let waited = tokio::select! {
+            waited = check => waited,
+            () = scheduler::run_continuously(&worker, &|_| scheduler::DEFAULT_LEASE_MS, handler) => {
+                unreachable!("the worker runs until dropped")
+            }
+        };
+        assert!(
+            waited < std::time::Duration::from_secs(2),
+            "{backend:?}: waited {waited:?}"
+        );
+        host.finish().await;
+    }
+}
+
+/// Issue 16 follow-up: the timers a coop's plugins may have pending
+/// together stop at the ceiling the host operator sets (`timers`), with
+/// an error that says so; cancelling makes room again.
+#[tokio::test]
+async fn a_coops_pending_timers_stop_at_the_operators_ceiling() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        let coop = host.coop("arm").await;
+        host.install(&coop, PLUGIN).await;
+        let m = host.member(&coop, "m@arm.coop", &["member"]).await;
+        host.app
+            .set_ceilings(
+                &coop,
+                &json!({"timers": 12}),
+                &coophost::identity::Actor::host(coop.id),
+            )
+            .await
+            .unwrap();
+        let (s, body) = host
+            .call("arm", Some(&m), IFACE, "timer-storm", json!({"n": 10}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: {body}");
+        // A plugin arming timers in a loop hits the coop's ceiling, far
+        // below its own limit of MAX_PENDING_TIMERS.
+        let (s, body) = host
+            .call("arm", Some(&m), IFACE, "timer-storm", json!({"n": 5}))
+            .await;
+        assert_eq!(s.as_u16(), 507, "{backend:?}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("timer limit")
+                && message.contains("the most the host operator allows is 12"),
+            "{message}"
+        );
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE coop_id = $1 AND kind = 'plugin.timer' AND status = 'pending'",
+        )
+        .bind(coop.id)
+        .fetch_one(&host.app.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(pending, 10, "{backend:?}: nothing of the refused call kept");
+        let (s, body) = host
+            .call("arm", Some(&m), IFACE, "timer-storm", json!({"n": 2}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: within the ceiling: {body}");
+        // Members read the ceiling beside the others.
+        let (_, body) = host
+            .request(Method::GET, "/v1/coops/arm/limit-ceilings", Some(&m), None)
+            .await;
+        assert_eq!(body["timers"], 12, "{body}");
+        host.finish().await;
+    }
+}

@@ -75,6 +75,13 @@ impl From<Error> for ApiError {
                 retry_after: Some(retry_after_secs),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", message)
             },
+            // Built as `Internal` by hand around a database error: a
+            // unique violation is still a lost race, not a host failure.
+            Error::Internal(e) if crate::error::conflict_in(&e).is_some() => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                crate::error::conflict_in(&e).unwrap_or_default(),
+            ),
             Error::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
                 ApiError::new(

@@ -356,18 +356,11 @@ async fn invite(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (coop, actor) = t.admin()?;
     let now = app.clock.now_ms();
-    // `invite` checks the roles like grant-role; the grant is recorded here.
-    // The token is mailed to the invitee and not shown here: accepting it
-    // is what proves they control the address, so the admin must not hold it.
+    // `invite` checks the roles like grant-role and records the grant in
+    // its transaction. The token is mailed to the invitee and not shown
+    // here: accepting it is what proves they control the address, so the
+    // admin must not hold it.
     let (req, _token) = membership::invite(&app.db, coop.id, &actor, &b, now).await?;
-    grants::record(
-        &app.db,
-        coop.id,
-        &actor,
-        json!({"invitation": req.id, "roles": req.roles, "college": req.college}),
-        now,
-    )
-    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"invitation": req, "mailed_to": req.email})),
@@ -449,18 +442,8 @@ async fn decide_application(
         let pending = membership::get(&app.db, coop.id, rid).await?;
         grants::check(&app.db, coop.id, &actor, &pending.roles).await?;
     }
+    // An approval records its grant in the admission's transaction.
     let req = membership::decide(&app.db, &*app.clock, &coop, rid, approve, &actor).await?;
-    if approve {
-        grants::record(
-            &app.db,
-            coop.id,
-            &actor,
-            json!({"application": req.id, "member_added": req.member_id, "roles": req.roles,
-                "college": req.college}),
-            app.clock.now_ms(),
-        )
-        .await?;
-    }
     Ok(Json(json!({"request": req})))
 }
 
@@ -490,7 +473,8 @@ async fn status_history(
         .into());
     }
     let m = identity::get_member(&app.db, coop.id, member).await?;
-    app.audit_access(&actor, member, "status history", app.clock.now_ms());
+    app.audit_access(&actor, member, "status history", app.clock.now_ms())
+        .await?;
     Ok(Json(json!({
         "member": member,
         "status": m.status,

@@ -230,19 +230,80 @@ fn api_router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serve the API on `listener` until Ctrl-C, then write the audit items
-/// still queued.
+/// How long a stop waits for requests in flight (a live notification
+/// stream never ends by itself) before the audit queue is written anyway.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve the API on `listener` until Ctrl-C or SIGTERM (what systemd,
+/// Docker and Kubernetes send), then write the audit items still queued.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    serve_until(listener, app, stop_signal()).await
+}
+
+/// [`serve`] until `stop` ends (from [`stop_signal`], made before the
+/// host says it is listening, so a signal that follows at once is not
+/// missed).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
     let served = axum::serve(
         listener,
         router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    .with_graceful_shutdown(async move {
+        stop.await;
+        tracing::info!("stopping: finishing requests in flight, then writing the audit queue");
+        signalled.notify_one();
+    });
+    let served = tokio::select! {
+        served = served => served,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(STOP_GRACE).await;
+        } => {
+            tracing::warn!("requests still in flight after {STOP_GRACE:?}: stopping anyway");
+            Ok(())
+        }
+    };
     app.flush_audit().await;
     served
+}
+
+/// Ctrl-C, or SIGTERM on Unix: listened for from this call on (the
+/// handlers are installed now, not when the future is first polled), and
+/// the future ends at the first of them.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                (term, int) => {
+                    let e = term.err().or(int.err()).map(|e| e.to_string());
+                    tracing::warn!(error = ?e, "cannot listen for SIGTERM; only Ctrl-C stops the host cleanly");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// The caller's credentials, from `Authorization: Bearer ...`; none means
@@ -614,10 +675,11 @@ async fn get_limits(
     ))
 }
 
-/// A plugin's limits: an admin's operational call (members may also put
-/// one to a vote, a `set-limits` proposal), each at most the ceiling the
-/// host operator set for the coop (else 422 naming it), and recorded in
-/// the decision log like a direct change.
+/// A plugin's limits: a governed change of the plugin (`set-limits`), made
+/// directly by an admin only where the coop's rules let admins decide
+/// plugin changes (else 403: open a proposal), each at most the ceiling
+/// the host operator set for the coop (else 422 naming it), and recorded
+/// in the decision log in the change's transaction.
 async fn set_limits(
     State(app): State<Arc<App>>,
     t: Tenant,
@@ -625,21 +687,25 @@ async fn set_limits(
     Body(overrides): Body<Value>,
 ) -> ApiResult<Json<Value>> {
     let (coop, actor) = t.admin()?;
-    let id = plugins::set_limits(&app.db, coop.id, &name, &overrides).await?;
-    app.unload(id);
+    // Limits are a governed setting like the plugin itself: a direct
+    // change where the coop's rules let admins change plugins, else a
+    // `set-limits` proposal; either way under the operator's ceilings and
+    // in the decision log, in the change's transaction.
     let change = proposals::Change::SetLimits {
         plugin: name.clone(),
         limits: overrides.clone(),
     };
-    proposals::record_direct(
-        &app.db,
+    proposals::direct_change(
+        &app,
         coop.id,
         &actor,
-        Kind::Plugin,
-        json!({"change": change}),
+        &change,
+        "set directly by an admin",
         app.clock.now_ms(),
     )
     .await?;
+    let id = plugins::get(&app.db, coop.id, &name).await?.id;
+    app.unload(id);
     let loaded = app.plugin(id).await?;
     let ceilings = plugins::ceilings::get(&app.db, coop.id).await?;
     Ok(Json(
@@ -674,7 +740,7 @@ async fn set_ceilings(
 }
 
 fn ceilings_json(c: &plugins::ceilings::CoopCeilings) -> Value {
-    json!({"ceilings": c.limits, "instances": c.instances, "set": c.set})
+    json!({"ceilings": c.limits, "instances": c.instances, "timers": c.timers, "set": c.set})
 }
 
 /// The member behind a pseudonymous member id a plugin was given, for the
@@ -702,7 +768,8 @@ async fn plugin_member(
         id,
         &format!("member id in {plugin}"),
         app.clock.now_ms(),
-    );
+    )
+    .await?;
     Ok(Json(json!({"pseudonym": pseudonym, "member": member})))
 }
 
@@ -849,16 +916,9 @@ async fn add_member(
             roles: b.roles,
             college: b.college,
         };
+        // `invite` records the grant in its own transaction.
         let (req, _token) =
             crate::governance::membership::invite(&app.db, coop.id, &actor, &inv, now).await?;
-        grants::record(
-            &app.db,
-            coop.id,
-            &actor,
-            json!({"invitation": req.id, "roles": req.roles, "college": req.college}),
-            now,
-        )
-        .await?;
         return Ok((
             StatusCode::ACCEPTED,
             Json(json!({
@@ -871,14 +931,14 @@ async fn add_member(
     }
     // A coop admin vouches for nobody's address: a new account gets a
     // mailed link to choose its password.
-    let m = identity::add_member_vouched(&app.db, &*app.clock, &coop, b, identity::Vouch::Mailed)
-        .await?;
-    grants::record(
+    let m = grants::add_member(
         &app.db,
-        coop.id,
+        &*app.clock,
+        &coop,
+        b,
+        identity::Vouch::Mailed,
         &actor,
-        json!({"member_added": m.id, "roles": m.roles, "college": m.college}),
-        app.clock.now_ms(),
+        None,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"member": m}))))
@@ -901,23 +961,8 @@ async fn create_api_key(
     // acts as an admin), so it is governed and recorded like grant-role.
     let roles = [b.role.clone()];
     grants::check(&app.db, coop.id, &actor, &roles).await?;
-    let key = identity::create_api_key(
-        &app.db,
-        &*app.clock,
-        &coop,
-        &b.name,
-        &b.role,
-        actor.member_id,
-    )
-    .await?;
-    grants::record(
-        &app.db,
-        coop.id,
-        &actor,
-        json!({"api_key": key.id, "name": key.name, "roles": roles}),
-        app.clock.now_ms(),
-    )
-    .await?;
+    let key =
+        grants::create_api_key(&app.db, &*app.clock, &coop, &b.name, &b.role, &actor, None).await?;
     Ok((StatusCode::CREATED, Json(json!({"api_key": key}))))
 }
 
@@ -1012,9 +1057,11 @@ async fn set_config(
     let now = app.clock.now_ms();
     let installed = plugins::get(&app.db, coop.id, &name).await?;
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetConfig).await?;
-    plugins::set_config(&app.db, now, coop.id, &installed.manifest, &param, &b.value).await?;
-    proposals::record_direct(
-        &app.db,
+    // The new value and its decision-log entry commit together.
+    let mut tx = app.db.begin_write().await.map_err(Error::from)?;
+    plugins::set_config_in(&mut tx, now, coop.id, &installed.manifest, &param, &b.value).await?;
+    proposals::record_direct_in(
+        &mut tx,
         coop.id,
         &actor,
         Kind::SetConfig,
@@ -1022,6 +1069,7 @@ async fn set_config(
         now,
     )
     .await?;
+    tx.commit().await.map_err(Error::from)?;
     let values = plugins::config_values(&app.db, coop.id, &installed.manifest).await?;
     Ok(Json(json!({"config": values})))
 }
@@ -1354,8 +1402,10 @@ async fn set_split(
     let (coop, actor) = t.admin()?;
     let now = app.clock.now_ms();
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetSplit).await?;
-    let record = policies::set_split(
-        &app.db,
+    // The new policy and its decision-log entry commit together.
+    let mut tx = app.db.begin_write().await.map_err(Error::from)?;
+    let record = policies::set_split_in(
+        &mut tx,
         coop.id,
         b.terms,
         b.effective_from.unwrap_or(now),
@@ -1364,8 +1414,8 @@ async fn set_split(
         now,
     )
     .await?;
-    proposals::record_direct(
-        &app.db,
+    proposals::record_direct_in(
+        &mut tx,
         coop.id,
         &actor,
         Kind::SetSplit,
@@ -1373,6 +1423,7 @@ async fn set_split(
         now,
     )
     .await?;
+    tx.commit().await.map_err(Error::from)?;
     Ok((StatusCode::CREATED, Json(json!({"policy": record}))))
 }
 
@@ -1400,9 +1451,11 @@ async fn set_floor(
         .into());
     }
     proposals::direct_allowed(&app.db, coop.id, &actor, Kind::SetFloor).await?;
-    let record = policies::set_floor(&app.db, coop.id, &b, actor.member_id, now).await?;
-    proposals::record_direct(
-        &app.db,
+    // The new floor and its decision-log entry commit together.
+    let mut tx = app.db.begin_write().await.map_err(Error::from)?;
+    let record = policies::set_floor_in(&mut tx, coop.id, &b, actor.member_id, now).await?;
+    proposals::record_direct_in(
+        &mut tx,
         coop.id,
         &actor,
         Kind::SetFloor,
@@ -1410,6 +1463,7 @@ async fn set_floor(
         now,
     )
     .await?;
+    tx.commit().await.map_err(Error::from)?;
     Ok((StatusCode::CREATED, Json(json!({"floor": record}))))
 }
 

@@ -193,7 +193,8 @@ async fn account_history(
     let now = app.clock.now_ms();
     if let AccountKind::MemberWallet(member) = kind {
         access::record(&app.db, &actor, member, "wallet history", now).await?;
-        app.audit_access(&actor, member, "wallet history", now);
+        app.audit_access(&actor, member, "wallet history", now)
+            .await?;
     }
     let entries = repo::history(&app.db, coop.id, &kind, q.limit.unwrap_or(100)).await?;
     let balances: Vec<Value> = repo::balances(&app.db, coop.id)
@@ -449,7 +450,8 @@ async fn statement_for(
 ) -> ApiResult<statements::Statement> {
     let now = app.clock.now_ms();
     access::record(&app.db, actor, member, &format!("statement {period}"), now).await?;
-    app.audit_access(actor, member, &format!("statement {period}"), now);
+    app.audit_access(actor, member, &format!("statement {period}"), now)
+        .await?;
     Ok(statements::statement(&app.db, coop_id, member, period, now).await?)
 }
 

@@ -273,7 +273,7 @@ pub const HOST_ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "put",
         path: "/v1/coops/{coop}/limit-ceilings",
-        summary: "Set the coop's ceilings (limit names and instances to numbers; {} restores the host's defaults); recorded in the coop's decision log",
+        summary: "Set the coop's ceilings (limit names, instances and timers to numbers; {} restores the host's defaults); recorded in the coop's decision log",
         access: "host operator",
     },
     RouteDoc {

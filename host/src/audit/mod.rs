@@ -39,6 +39,8 @@ use crate::chain::{self, Entry, NewEntry};
 use crate::db::Db;
 use crate::error::Result;
 
+pub mod runs;
+
 /// The chain's name.
 pub const AUDIT: &str = "audit";
 /// Items waiting for the writer at most, all coops together; beyond, the
@@ -48,6 +50,16 @@ pub const QUEUE: usize = 10_000;
 /// Items one coop may have waiting; beyond, its own oldest is dropped
 /// (`audit.gap`), so a coop's flood cannot push out another's entries.
 pub const QUEUE_PER_COOP: usize = 2_000;
+/// Kinds of items a full queue never drops: the records of someone
+/// reading a member's personal data (`data.access`). A flood of plugin
+/// calls must not be able to erase who looked at whose data; these items
+/// have room of their own ([`KEPT_QUEUE`]) beside the queue's, and past
+/// that room they are written at once by whoever records them
+/// ([`Audit::record_kept`]).
+pub const KEPT_KINDS: &[&str] = &["data.access"];
+/// Items of [`KEPT_KINDS`] waiting at most, all coops together, in room
+/// reserved for them beyond [`QUEUE`].
+pub const KEPT_QUEUE: usize = 5_000;
 /// Items appended per batch at most (every coop with items waiting gets an
 /// equal share of it first).
 pub const BATCH: usize = 500;
@@ -166,11 +178,19 @@ impl Loss {
     }
 }
 
+/// Whether a full queue keeps `item` ([`KEPT_KINDS`]).
+fn kept(item: &Item) -> bool {
+    KEPT_KINDS.contains(&item.kind.as_str())
+}
+
 /// What waits for the writer.
 #[derive(Default)]
 struct State {
     queues: BTreeMap<i64, VecDeque<Item>>,
     total: usize,
+    /// Items of [`KEPT_KINDS`] waiting, per coop (only coops with some).
+    kept: HashMap<i64, usize>,
+    kept_total: usize,
     losses: HashMap<i64, Loss>,
     flushes: Vec<oneshot::Sender<()>>,
     closed: bool,
@@ -187,6 +207,11 @@ struct Part {
 }
 
 impl State {
+    /// Items of coop `c` waiting that a full queue may drop.
+    fn droppable(&self, c: i64) -> usize {
+        self.queues.get(&c).map_or(0, VecDeque::len) - self.kept.get(&c).copied().unwrap_or(0)
+    }
+
     /// Take a batch: an equal share of every coop's queue, then what room
     /// is left in coop order, and every loss not yet recorded. When that
     /// empties the queues, the flushes waiting so far are answered after
@@ -211,11 +236,19 @@ impl State {
                 if n == 0 {
                     continue;
                 }
-                parts
-                    .entry(*coop)
-                    .or_default()
-                    .items
-                    .extend(queue.drain(..n));
+                let items = &mut parts.entry(*coop).or_default().items;
+                let from = items.len();
+                items.extend(queue.drain(..n));
+                let kept_n = items[from..].iter().filter(|i| kept(i)).count();
+                if kept_n > 0 {
+                    self.kept_total -= kept_n;
+                    if let Some(k) = self.kept.get_mut(coop) {
+                        *k -= kept_n;
+                        if *k == 0 {
+                            self.kept.remove(coop);
+                        }
+                    }
+                }
                 room -= n;
                 self.total -= n;
                 self.cursor = coop.saturating_add(1);
@@ -253,6 +286,8 @@ impl Shared {
 /// The audit queues and their writer.
 pub struct Audit {
     shared: Arc<Shared>,
+    /// The audit log's database (for kept items written at once).
+    db: Db,
 }
 
 impl Drop for Audit {
@@ -277,34 +312,73 @@ impl Audit {
         });
         let mut id = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        tokio::spawn(writer(db, shared.clone(), hex::encode(id)));
-        Arc::new(Audit { shared })
+        tokio::spawn(writer(db.clone(), shared.clone(), hex::encode(id)));
+        Arc::new(Audit { shared, db })
     }
 
     /// Queue `item`; never waits. Past [`QUEUE_PER_COOP`] for its coop, or
     /// [`QUEUE`] in all, the oldest item of the coop with the most waiting
-    /// is dropped and counted in that coop's next `audit.gap` entry.
+    /// is dropped and counted in that coop's next `audit.gap` entry; items
+    /// of [`KEPT_KINDS`] are never the ones dropped (and do not count
+    /// toward those bounds: see [`Audit::record_kept`]).
     pub fn record(&self, item: Item) {
+        if let Err(item) = self.try_record(item) {
+            // A kept item whose room is full, recorded without waiting
+            // for it: written by a task of its own.
+            let db = self.db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = write_now(&db, &item).await {
+                    tracing::error!(error = %format!("{e:#}"), kind = %item.kind, "could not write a kept audit item");
+                }
+            });
+        }
+    }
+
+    /// Queue an item of [`KEPT_KINDS`] in the room reserved for them, or,
+    /// when that room is full, write it now (the caller waits): such
+    /// records are never dropped. An error means it was not recorded, and
+    /// the caller must not serve what it records.
+    pub async fn record_kept(&self, item: Item) -> Result<()> {
+        match self.try_record(item) {
+            Ok(()) => Ok(()),
+            Err(item) => write_now(&self.db, &item).await,
+        }
+    }
+
+    /// Queue `item`, unless it is a kept item and their room is full.
+    fn try_record(&self, item: Item) -> std::result::Result<(), Item> {
         let coop = item.coop_id;
+        let is_kept = kept(&item);
         {
-            let mut s = self.shared.state();
-            let queue = s.queues.entry(coop).or_default();
-            queue.push_back(item);
-            let own = queue.len();
+            let mut guard = self.shared.state();
+            let s = &mut *guard;
+            if is_kept {
+                if s.kept_total >= KEPT_QUEUE {
+                    return Err(item);
+                }
+                s.kept_total += 1;
+                *s.kept.entry(coop).or_default() += 1;
+            }
+            s.queues.entry(coop).or_default().push_back(item);
             s.total += 1;
-            let victim = if own > QUEUE_PER_COOP {
+            let victim = if !is_kept && s.droppable(coop) > QUEUE_PER_COOP {
                 Some(coop)
-            } else if s.total > QUEUE {
+            } else if s.total - s.kept_total > QUEUE {
                 s.queues
-                    .iter()
-                    .max_by_key(|(_, q)| q.len())
-                    .map(|(c, _)| *c)
+                    .keys()
+                    .map(|c| (*c, s.droppable(*c)))
+                    .filter(|(_, n)| *n > 0)
+                    .max_by_key(|(_, n)| *n)
+                    .map(|(c, _)| c)
             } else {
                 None
             };
-            if let Some(victim) = victim
-                && let Some(old) = s.queues.get_mut(&victim).and_then(VecDeque::pop_front)
-            {
+            let old = victim.and_then(|v| {
+                let queue = s.queues.get_mut(&v)?;
+                let at = queue.iter().position(|i| !kept(i))?;
+                queue.remove(at).map(|old| (v, old))
+            });
+            if let Some((victim, old)) = old {
                 s.total -= 1;
                 s.losses
                     .entry(victim)
@@ -314,6 +388,12 @@ impl Audit {
             }
         }
         self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Items waiting for the writer now.
+    pub fn queued(&self) -> usize {
+        self.shared.state().total
     }
 
     /// Items dropped since start because a queue was full.
@@ -513,6 +593,28 @@ async fn write_part(db: &Db, writer: &str, part_no: i64, coop: i64, part: &Part)
     .await?;
     tx.commit().await?;
     Ok(entries.len() as u64)
+}
+
+/// Write one item now, in a transaction of its own (a kept item whose
+/// room in the queue is full).
+async fn write_now(db: &Db, item: &Item) -> Result<()> {
+    let entry = NewEntry {
+        kind: item.kind.clone(),
+        body: item.body.clone(),
+        personal: item.member_id.map(|m| json!({"member": m})),
+    };
+    let mut tx = db.begin_write().await?;
+    let stored = chain::append_in(&mut tx, AUDIT, item.coop_id, &entry, item.at).await?;
+    if let Some(member) = item.member_id {
+        sqlx::query("INSERT INTO audit_subjects (coop_id, seq, member_id) VALUES ($1, $2, $3)")
+            .bind(item.coop_id)
+            .bind(stored.seq)
+            .bind(member)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Forget part numbers of writers long gone (other processes, earlier

@@ -1,7 +1,7 @@
 //! `coophost coop limits SLUG [NAME=VALUE ...]`: what the host operator
-//! allows a coop (ceilings over its plugins' limits, and its calls in
-//! flight at once), shown or changed. Each change is recorded in the
-//! coop's decision log, as by the API.
+//! allows a coop (ceilings over its plugins' limits, its calls in flight
+//! at once and its pending timers), shown or changed. Each change is
+//! recorded in the coop's decision log, as by the API.
 
 use anyhow::{Context, bail};
 
@@ -59,5 +59,6 @@ pub(super) async fn run(
         ceilings.instances,
         set_here("instances")
     );
+    println!("timers\t{}\t{}", ceilings.timers, set_here("timers"));
     Ok(())
 }

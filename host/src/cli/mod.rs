@@ -84,6 +84,11 @@ struct ServeArgs {
     /// it calls get a retryable 503 [default: 1024].
     #[arg(long, env = "COOPHOST_CALL_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(1..))]
     call_memory_mib: Option<u64>,
+    /// The share of that memory one coop's calls in flight may hold
+    /// together, in percent, so that one coop cannot take it all; past it
+    /// the coop's calls get the same retryable 503 [default: 50].
+    #[arg(long, env = "COOPHOST_COOP_CALL_MEMORY_PERCENT", value_parser = clap::value_parser!(u64).range(1..=100))]
+    coop_call_memory_percent: Option<u64>,
     /// The SMTP server mail goes through: smtps://user:password@host[:port]
     /// (TLS), or smtp://host[:port] (STARTTLS required, except on
     /// loopback; ?tls=none to send in the clear). Without it, mail stays in
@@ -283,8 +288,9 @@ enum CoopCommand {
     },
     /// Show what the host operator allows a coop, or set it: ceilings over
     /// its plugins' limits (deadline_ms, memory_bytes, result_bytes,
-    /// log_bytes, host_calls, store_keys, store_bytes, call_bytes) and
-    /// `instances`, its plugin calls in flight at once.
+    /// log_bytes, host_calls, store_keys, store_bytes, call_bytes),
+    /// `instances`, its plugin calls in flight at once, and `timers`, the
+    /// timers its plugins may have pending together.
     Limits {
         /// The coop's slug.
         slug: String,
@@ -773,7 +779,9 @@ pub async fn main() -> anyhow::Result<()> {
             let coop = identity::find_coop(&app.db, &coop).await?;
             let display_name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
-            let m = identity::add_member(
+            // The operator's grant, logged like any other (invariant 26),
+            // in the addition's transaction.
+            let m = crate::governance::grants::add_member(
                 &app.db,
                 &*app.clock,
                 &coop,
@@ -784,6 +792,9 @@ pub async fn main() -> anyhow::Result<()> {
                     roles: role,
                     college,
                 },
+                identity::Vouch::Proven,
+                &identity::Actor::host(coop.id),
+                Some(crate::governance::grants::VIA_COMMAND_LINE),
             )
             .await?;
             println!(
@@ -960,6 +971,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies,
         require_operator_second_factor,
         call_memory_mib,
+        coop_call_memory_percent,
         smtp_url,
         mail_from,
         allow_fetch_from,
@@ -979,6 +991,30 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default address"));
     tracing::info!(data_dir = %settings.data_dir.display(), database = %redact(&settings.database_url), "starting coophost");
     let app = open(settings).await?;
+    // Running from here: a stop that skips writing the audit queue leaves
+    // this row behind for the next start to record as a gap (and records
+    // the gaps of earlier runs that did).
+    let run = crate::audit::runs::start(
+        &app.db,
+        &app.audit_db,
+        &crate::app::hostname(),
+        app.clock.now_ms(),
+    )
+    .await?;
+    let heartbeat = {
+        let (app, run) = (app.clone(), run.clone());
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(crate::audit::runs::HEARTBEAT);
+            loop {
+                beat.tick().await;
+                let now = app.clock.now_ms();
+                if let Err(e) = crate::audit::runs::beat(&app.audit_db, &run, &app.audit, now).await
+                {
+                    tracing::warn!(error = %e, "could not record the host's heartbeat");
+                }
+            }
+        })
+    };
     if let Some(dir) = demo {
         crate::demo::seed(&app, &dir).await?;
     }
@@ -1012,18 +1048,26 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(mib) = call_memory_mib {
         app.call_memory.set_limit(mib.saturating_mul(1 << 20));
     }
+    if let Some(percent) = coop_call_memory_percent {
+        app.call_memory.set_coop_percent(percent);
+    }
     app.allow_fetch_from(allow_fetch_from);
     app.set_metrics_token(metrics_token.as_deref());
     app.set_data_location(crate::transparency::DataLocation::from_env());
+    // Listening for SIGTERM before saying we listen: whoever reads that
+    // line may stop the host at once.
+    let stop = crate::api::stop_signal();
     println!(
         "coophost listening on http://{addr} (ready in {} ms)",
         started.elapsed().as_millis()
     );
     app.spawn_scheduler();
     Arc::new(mailer).spawn(app.db.clone(), app.clock.clone());
-    crate::api::serve(listener, app)
-        .await
-        .context("server failed")
+    let served = crate::api::serve_until(listener, app.clone(), stop).await;
+    // The audit queue is written (`serve` flushed it): a clean stop.
+    heartbeat.abort();
+    crate::audit::runs::stop(&app.audit_db, &run).await?;
+    served.context("server failed")
 }
 
 /// The host's mailer from flags, environment and file; without an SMTP

@@ -173,6 +173,14 @@ pub async fn invite(
         now,
     )
     .await?;
+    super::grants::record_in(
+        &mut tx,
+        coop_id,
+        by,
+        json!({"invitation": id, "roles": inv.roles, "college": inv.college}),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok((get(db, coop_id, id).await?, token))
 }
@@ -213,7 +221,7 @@ async fn join(
     coop: &Coop,
     req: &Request,
     password: Option<String>,
-    decided_by: Option<i64>,
+    decided_by: Option<&Actor>,
 ) -> Result<identity::Member> {
     let hash = match password {
         Some(p) => {
@@ -243,7 +251,7 @@ async fn join(
         "UPDATE membership_requests SET status = 'accepted', decided_by = $1, decided_at = $2, member_id = $3 \
          WHERE id = $4 AND status = 'pending'",
     )
-    .bind(decided_by)
+    .bind(decided_by.and_then(|a| a.member_id))
     .bind(now)
     .bind(member.id)
     .bind(req.id)
@@ -262,10 +270,23 @@ async fn join(
     .bind(coop.id)
     .bind(member.id)
     .bind(format!("joined by {}", req.kind))
-    .bind(decided_by)
+    .bind(decided_by.and_then(|a| a.member_id))
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // An admission decided by someone (not a vote, not an invitation
+    // whose grant was recorded when it was made) is their grant.
+    if let Some(by) = decided_by {
+        super::grants::record_in(
+            &mut tx,
+            coop.id,
+            by,
+            json!({"application": req.id, "member_added": member.id, "roles": member.roles,
+                "college": member.college}),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(member)
 }
@@ -596,7 +617,7 @@ pub async fn decide(
         )));
     }
     if approve {
-        join(db, clock, coop, &req, None, by.member_id).await?;
+        join(db, clock, coop, &req, None, Some(by)).await?;
     } else {
         sqlx::query(
             "UPDATE membership_requests SET status = 'rejected', decided_by = $1, decided_at = $2 WHERE id = $3",

@@ -907,28 +907,6 @@ fn installed_outcome(name: &str, replaced: Option<&str>, version: &str) -> Strin
     }
 }
 
-/// Apply `change` now, as decided by a proposal or a direct change.
-/// Returns a sentence saying what changed.
-async fn perform(
-    app: &App,
-    coop_id: i64,
-    change: &Change,
-    why: &str,
-    proposal: Option<i64>,
-    now: i64,
-) -> Result<String> {
-    if !in_one_transaction(change) {
-        return perform_outside(app, coop_id, change, None).await;
-    }
-    let mut tx = app.db.begin_write().await?;
-    let done = perform_in(app, &mut tx, coop_id, change, why, proposal, now).await?;
-    tx.commit().await?;
-    if let Some((topic, payload)) = &done.notice {
-        notify_members(&app.db, coop_id, topic, payload, now).await?;
-    }
-    Ok(done.outcome)
-}
-
 /// Move passed proposal `id` to `applied`, inside the caller's
 /// transaction. False when it is no longer `passed`: another worker
 /// applied it (or failed to), and the caller must roll back.
@@ -1219,16 +1197,41 @@ pub async fn record_direct(
         db,
         DECISIONS,
         coop_id,
-        &NewEntry {
-            kind: "direct-change".into(),
-            body: json!({"kind": kind, "change": what, "by": actor.member_id,
-                "operator": actor.operator}),
-            personal: None,
-        },
+        &direct_entry(actor, kind, what),
         now,
     )
     .await?;
     Ok(())
+}
+
+/// [`record_direct`] inside the caller's transaction, so the change and
+/// its entry commit together or not at all.
+pub async fn record_direct_in(
+    conn: &mut sqlx::AnyConnection,
+    coop_id: i64,
+    actor: &identity::Actor,
+    kind: Kind,
+    what: Value,
+    now: i64,
+) -> Result<()> {
+    chain::append_in(
+        conn,
+        DECISIONS,
+        coop_id,
+        &direct_entry(actor, kind, what),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+fn direct_entry(actor: &identity::Actor, kind: Kind, what: Value) -> NewEntry {
+    NewEntry {
+        kind: "direct-change".into(),
+        body: json!({"kind": kind, "change": what, "by": actor.member_id,
+            "operator": actor.operator}),
+        personal: None,
+    }
 }
 
 /// Apply `change` without a vote, where [`direct_allowed`], and record it.
@@ -1244,17 +1247,38 @@ pub async fn direct_change(
     let db = &app.db;
     direct_allowed(db, coop_id, actor, change.kind()).await?;
     change.check(db, coop_id).await?;
-    let outcome = perform(app, coop_id, change, reason, None, now).await?;
-    record_direct(
-        db,
+    if !in_one_transaction(change) {
+        let outcome = perform_outside(app, coop_id, change, None).await?;
+        record_direct(
+            db,
+            coop_id,
+            actor,
+            change.kind(),
+            json!({"change": change, "reason": reason, "outcome": outcome}),
+            now,
+        )
+        .await?;
+        return Ok(outcome);
+    }
+    // The change and its decision-log entry commit together: no change
+    // without its entry (a grant of a role, new limits), no entry without
+    // its change.
+    let mut tx = db.begin_write().await?;
+    let done = perform_in(app, &mut tx, coop_id, change, reason, None, now).await?;
+    record_direct_in(
+        &mut tx,
         coop_id,
         actor,
         change.kind(),
-        json!({"change": change, "reason": reason, "outcome": outcome}),
+        json!({"change": change, "reason": reason, "outcome": done.outcome}),
         now,
     )
     .await?;
-    Ok(outcome)
+    tx.commit().await?;
+    if let Some((topic, payload)) = &done.notice {
+        notify_members(db, coop_id, topic, payload, now).await?;
+    }
+    Ok(done.outcome)
 }
 
 /// Recompute a closed proposal's tally from its recorded votes and the

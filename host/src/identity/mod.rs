@@ -334,24 +334,28 @@ pub async fn add_member_vouched(
     new: NewMember,
     vouch: Vouch,
 ) -> Result<Member> {
-    let hash = match (&new.password, vouch) {
-        (Some(p), Vouch::Proven) => {
-            check_password(p)?;
-            Some(hash_password(p).await?)
-        }
-        (Some(_), Vouch::Mailed) => {
-            return Err(Error::Invalid(
-                "a coop admin does not choose a member's password: leave out \"password\"; \
-                 a new account gets a mail with a link to choose one, an existing one keeps its own"
-                    .into(),
-            ));
-        }
-        (None, _) => None,
-    };
+    let hash = password_hash_for(&new, vouch).await?;
     let mut tx = db.begin_write().await?;
     let member = add_member_in(&mut tx, clock.now_ms(), coop, new, hash, vouch).await?;
     tx.commit().await?;
     Ok(member)
+}
+
+/// The hash of the password given with `new`, for [`add_member_in`]:
+/// only the host's own tools ([`Vouch::Proven`]) may give one.
+pub async fn password_hash_for(new: &NewMember, vouch: Vouch) -> Result<Option<String>> {
+    match (&new.password, vouch) {
+        (Some(p), Vouch::Proven) => {
+            check_password(p)?;
+            Ok(Some(hash_password(p).await?))
+        }
+        (Some(_), Vouch::Mailed) => Err(Error::Invalid(
+            "a coop admin does not choose a member's password: leave out \"password\"; \
+             a new account gets a mail with a link to choose one, an existing one keeps its own"
+                .into(),
+        )),
+        (None, _) => Ok(None),
+    }
 }
 
 /// Add a member in the caller's transaction; `password_hash` is the
@@ -823,6 +827,20 @@ pub async fn create_api_key(
     role: &str,
     issued_by: Option<i64>,
 ) -> Result<NewApiKey> {
+    let mut conn = db.pool.acquire().await?;
+    create_api_key_in(&mut conn, clock.now_ms(), coop, name, role, issued_by).await
+}
+
+/// [`create_api_key`] in the caller's transaction; `issued_by` is the
+/// member making it (the key acts only while they are an active admin).
+pub async fn create_api_key_in(
+    conn: &mut sqlx::AnyConnection,
+    now: i64,
+    coop: &Coop,
+    name: &str,
+    role: &str,
+    issued_by: Option<i64>,
+) -> Result<NewApiKey> {
     check_roles(&[role.to_string()])?;
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
@@ -839,9 +857,9 @@ pub async fn create_api_key(
     .bind(name)
     .bind(role)
     .bind(hash_token(&key))
-    .bind(clock.now_ms())
+    .bind(now)
     .bind(issued_by)
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(NewApiKey {
         id: row.get(0),

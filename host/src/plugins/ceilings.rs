@@ -20,6 +20,8 @@ pub struct CoopCeilings {
     pub limits: Limits,
     /// The most plugin calls the coop may have in flight at once.
     pub instances: u32,
+    /// The most timers the coop's plugins may have pending together.
+    pub timers: i64,
     /// What the operator set (limit names and `instances`); the rest are
     /// the host's defaults.
     pub set: serde_json::Value,
@@ -30,14 +32,26 @@ impl Default for CoopCeilings {
         CoopCeilings {
             limits: Limits::default_ceilings(),
             instances: DEFAULT_COOP_INSTANCES,
+            timers: DEFAULT_COOP_TIMERS,
             set: serde_json::json!({}),
         }
     }
 }
 
+/// Timers a coop's plugins may have pending together unless the operator
+/// sets another ceiling (`timers`): five plugins at their own limit
+/// ([`crate::plugins::timers::MAX_PENDING_TIMERS`]). A plugin arming
+/// timers in a loop fills the shared jobs table that every coop's hold
+/// expiries and vote closes wait in; the ceiling bounds what one coop can
+/// put there.
+pub const DEFAULT_COOP_TIMERS: i64 = 5_000;
+/// The highest timer ceiling an operator may set.
+pub const MAX_COOP_TIMERS: i64 = 1_000_000;
+
 /// Check what an operator asks: limit names with positive integers
-/// (memory at most the pool's slot), and `instances` from 1 to the pool's
-/// size. Returns the ceilings it makes.
+/// (memory at most the pool's slot), `instances` from 1 to the pool's
+/// size, and `timers` from 1 to [`MAX_COOP_TIMERS`]. Returns the ceilings
+/// it makes.
 pub fn parse(set: &serde_json::Value) -> Result<CoopCeilings> {
     let Some(obj) = set.as_object() else {
         return Err(Error::Invalid(
@@ -56,6 +70,17 @@ pub fn parse(set: &serde_json::Value) -> Result<CoopCeilings> {
             }
         },
     };
+    let timers = match limits_part.remove("timers") {
+        None => DEFAULT_COOP_TIMERS,
+        Some(v) => match v.as_i64() {
+            Some(n) if (1..=MAX_COOP_TIMERS).contains(&n) => n,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "timers must be a whole number from 1 to {MAX_COOP_TIMERS}, got {v}"
+                )));
+            }
+        },
+    };
     let limits = Limits::default_ceilings()
         .with_overrides(&serde_json::Value::Object(limits_part))
         .map_err(|e| {
@@ -70,15 +95,22 @@ pub fn parse(set: &serde_json::Value) -> Result<CoopCeilings> {
     Ok(CoopCeilings {
         limits,
         instances,
+        timers,
         set: set.clone(),
     })
 }
 
 /// The ceilings of coop `coop_id`.
 pub async fn get(db: &Db, coop_id: i64) -> Result<CoopCeilings> {
+    let mut conn = db.pool.acquire().await?;
+    get_in(&mut conn, coop_id).await
+}
+
+/// [`get`] on the caller's connection (a call's commit).
+pub async fn get_in(conn: &mut sqlx::AnyConnection, coop_id: i64) -> Result<CoopCeilings> {
     let row = sqlx::query("SELECT ceilings, instances FROM coop_limit_ceilings WHERE coop_id = $1")
         .bind(coop_id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else {
         return Ok(CoopCeilings::default());
@@ -128,13 +160,19 @@ mod tests {
 
     #[test]
     fn operators_set_ceilings_within_the_host() {
-        let c = parse(&serde_json::json!({"deadline_ms": 10_000, "instances": 8})).unwrap();
-        assert_eq!((c.limits.deadline_ms, c.instances), (10_000, 8));
+        let c = parse(&serde_json::json!({"deadline_ms": 10_000, "instances": 8, "timers": 50}))
+            .unwrap();
+        assert_eq!(
+            (c.limits.deadline_ms, c.instances, c.timers),
+            (10_000, 8, 50)
+        );
         assert_eq!(c.limits.log_bytes, Limits::default_ceilings().log_bytes);
         let d = parse(&serde_json::json!({})).unwrap();
         assert_eq!(d.instances, DEFAULT_COOP_INSTANCES);
         for bad in [
             serde_json::json!({"instances": 0}),
+            serde_json::json!({"timers": 0}),
+            serde_json::json!({"timers": MAX_COOP_TIMERS + 1}),
             serde_json::json!({"instances": POOL_INSTANCES + 1}),
             serde_json::json!({"memory_bytes": MAX_MEMORY_BYTES + 1}),
             serde_json::json!({"cpu": 1}),

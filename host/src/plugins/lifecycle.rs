@@ -261,6 +261,7 @@ pub async fn install_checked(
 
     let now = app.clock.now_ms();
     let mut tx = app.db.begin_write().await?;
+    lock_coop_plugins(&app.db, &mut tx, coop.id).await?;
     if let Some(check) = check {
         check(&mut tx).await?;
     }
@@ -424,6 +425,27 @@ pub async fn rollback_checked(
     app.forget_bindings(coop.id);
     tracing::info!(coop = %coop.slug, plugin = %name, from = %current.version, to = %previous.version, "plugin rolled back");
     get(&app.db, coop.id, name).await
+}
+
+/// Serialise installs in coop `coop_id` until the transaction ends. On
+/// SQLite the write transaction already does; on PostgreSQL two installs
+/// of one plugin at once would each deactivate nothing and insert their
+/// own active row, so each locks the coop's row first and the second then
+/// sees the first and replaces it (one active installation, invariant 10).
+/// `NO KEY UPDATE`: it does not hold up inserts that only reference the
+/// coop (they take a key-share lock).
+async fn lock_coop_plugins(
+    db: &crate::db::Db,
+    tx: &mut sqlx::AnyConnection,
+    coop_id: i64,
+) -> Result<()> {
+    if db.backend == crate::db::Backend::Postgres {
+        sqlx::query("SELECT id FROM coops WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(coop_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stop serving a plugin. Its data stays unless `purge`, so a reinstall

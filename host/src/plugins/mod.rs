@@ -273,20 +273,10 @@ pub async fn check_limits(db: &Db, coop_id: i64, overrides: &serde_json::Value) 
 
 /// Set limit overrides for a plugin in a coop (a JSON object of limit
 /// names to positive integers under the coop's ceilings; `{}` restores
-/// the defaults). Governed: callers go through `governance::proposals`
-/// (`set-limits`), which records the change in the decision log.
-pub async fn set_limits(
-    db: &Db,
-    coop_id: i64,
-    name: &str,
-    overrides: &serde_json::Value,
-) -> Result<i64> {
-    let mut conn = db.pool.acquire().await?;
-    set_limits_in(&mut conn, db, coop_id, name, overrides).await
-}
-
-/// [`set_limits`] in the caller's transaction (a proposal applied with
-/// its decision-log entry); the ceilings are read from `db`.
+/// the defaults), in the caller's transaction. Governed: the only caller
+/// is `governance::proposals` (`set-limits`, voted or a direct change the
+/// coop's rules allow), which writes the decision-log entry in the same
+/// transaction; the ceilings are read from `db`.
 pub async fn set_limits_in(
     tx: &mut sqlx::AnyConnection,
     db: &Db,

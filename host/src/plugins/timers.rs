@@ -73,9 +73,63 @@ pub async fn pending(conn: &mut sqlx::AnyConnection, coop_id: i64, plugin: &str)
     Ok(n)
 }
 
-/// Apply a call's timer operations in its transaction. Fails with
-/// [`Error::TooManyRequests`]-like quota message when the plugin would
-/// have more than [`MAX_PENDING_TIMERS`] pending.
+/// Timers of every plugin of coop `coop_id` not yet run or cancelled.
+pub async fn coop_pending(conn: &mut sqlx::AnyConnection, coop_id: i64) -> Result<i64> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM jobs WHERE coop_id = $1 AND kind = $2 AND status IN ('pending', 'running')",
+    )
+    .bind(coop_id)
+    .bind(TIMER_JOB)
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    Ok(n)
+}
+
+/// What a plugin call may still arm: the plugin's pending timers, the
+/// coop's, and the coop's ceiling (`timers`, set by the host operator).
+#[derive(Clone, Copy, Debug)]
+pub struct Room {
+    /// The plugin's timers pending.
+    pub plugin: i64,
+    /// All the coop's plugins' timers pending.
+    pub coop: i64,
+    /// The most the coop's plugins may have pending together.
+    pub coop_cap: i64,
+}
+
+impl Room {
+    /// Read it for `plugin` of coop `coop_id`.
+    pub async fn read(conn: &mut sqlx::AnyConnection, coop_id: i64, plugin: &str) -> Result<Room> {
+        Ok(Room {
+            plugin: pending(conn, coop_id, plugin).await?,
+            coop: coop_pending(conn, coop_id).await?,
+            coop_cap: super::ceilings::get_in(conn, coop_id).await?.timers,
+        })
+    }
+
+    /// Why `more` new timers do not fit, if they do not.
+    pub fn refuse(&self, more: i64) -> Option<String> {
+        if self.plugin + more > MAX_PENDING_TIMERS {
+            Some(format!(
+                "timer limit: this plugin would have {} timers pending, the most is {MAX_PENDING_TIMERS}",
+                self.plugin + more
+            ))
+        } else if self.coop + more > self.coop_cap {
+            Some(format!(
+                "timer limit: this coop's plugins would have {} timers pending together, the most the host operator allows is {}; cancel timers or let them run",
+                self.coop + more,
+                self.coop_cap
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Apply a call's timer operations in its transaction. Fails with a
+/// conflict naming the limit when the plugin would have more than
+/// [`MAX_PENDING_TIMERS`] pending, or its coop more than its ceiling.
 pub async fn commit_in(
     conn: &mut sqlx::AnyConnection,
     coop_id: i64,
@@ -109,11 +163,10 @@ pub async fn commit_in(
         }
     }
     if ops.iter().any(|o| matches!(o, TimerOp::Set { .. })) {
-        let n = pending(conn, coop_id, plugin).await?;
-        if n > MAX_PENDING_TIMERS {
-            return Err(Error::Conflict(format!(
-                "timer limit: {plugin} would have {n} timers pending, the most is {MAX_PENDING_TIMERS}"
-            )));
+        // Counted after the call's own timers are in: what the call adds
+        // is already there, so no more may come.
+        if let Some(why) = Room::read(conn, coop_id, plugin).await?.refuse(0) {
+            return Err(Error::Conflict(why));
         }
     }
     Ok(())

@@ -96,9 +96,10 @@ pub struct CallState {
     /// Bytes the call read and buffered so far; given back to the host's
     /// budget when the state is dropped, however the call ended.
     pub(super) bytes: CallBytes,
-    /// The plugin's pending timers when the call first set one (read once
-    /// per call; commit checks again).
-    timers_pending: Option<i64>,
+    /// The plugin's and its coop's pending timers, and the coop's
+    /// ceiling, when the call first set one (read once per call; commit
+    /// checks again).
+    timers_pending: Option<crate::plugins::timers::Room>,
     caller_pseudo: Option<Option<String>>,
     log_bytes: u64,
     host_calls: u64,
@@ -122,7 +123,11 @@ impl CallState {
             table: ResourceTable::new(),
             memory: MemoryLimiter::new(scope.limits.memory_bytes),
             tx: CallTx::new(scope.actor.coop_id, &scope.plugin),
-            bytes: CallBytes::new(scope.call_memory.clone(), scope.limits.call_bytes),
+            bytes: CallBytes::new(
+                scope.call_memory.clone(),
+                scope.actor.coop_id,
+                scope.limits.call_bytes,
+            ),
             scope,
             events: Vec::new(),
             ledger: Vec::new(),
@@ -551,7 +556,7 @@ async fn members_to_wit(
 
 impl wit_timers::Host for CallState {
     async fn set(&mut self, at: u64, payload: String) -> wasmtime::Result<Result<u64, WitError>> {
-        use crate::plugins::timers::{self, MAX_PENDING_TIMERS, MAX_TIMER_PAYLOAD, TimerOp};
+        use crate::plugins::timers::{MAX_TIMER_PAYLOAD, Room, TimerOp};
         if let Err(e) = self.gate("timers")? {
             return Ok(Err(e));
         }
@@ -561,16 +566,16 @@ impl wit_timers::Host for CallState {
                 payload.len()
             ))));
         }
-        let stored = match self.timers_pending {
-            Some(n) => n,
+        let room = match self.timers_pending {
+            Some(room) => room,
             None => {
                 let s = self.scope.clone();
                 let read = match s.db.pool.acquire().await {
-                    Ok(mut conn) => timers::pending(&mut conn, s.actor.coop_id, &s.plugin).await,
+                    Ok(mut conn) => Room::read(&mut conn, s.actor.coop_id, &s.plugin).await,
                     Err(e) => Err(e.into()),
                 };
                 match read {
-                    Ok(n) => *self.timers_pending.insert(n),
+                    Ok(room) => *self.timers_pending.insert(room),
                     Err(e) => return Ok(Err(to_wit(e))),
                 }
             }
@@ -580,11 +585,8 @@ impl wit_timers::Host for CallState {
             .iter()
             .filter(|t| matches!(t, TimerOp::Set { .. }))
             .count() as i64;
-        if stored + buffered >= MAX_PENDING_TIMERS {
-            return Ok(Err(WitError::QuotaExceeded(format!(
-                "timer limit: this plugin already has {} timers pending, the most is {MAX_PENDING_TIMERS}",
-                stored + buffered
-            ))));
+        if let Some(why) = room.refuse(buffered + 1) {
+            return Ok(Err(WitError::QuotaExceeded(why)));
         }
         self.charge(payload.len() as u64 + ITEM_BYTES)?;
         // Ids are random, below 2^53 so JSON clients keep them exact.

@@ -47,6 +47,13 @@ pub const DEFAULT_CALL_BYTES: u64 = 32 << 20;
 /// of the host running out of memory: 1 GiB leaves the rest of a small
 /// machine to the pool's linear memories, the database and the OS.
 pub const DEFAULT_HOST_CALL_BYTES: u64 = 1 << 30;
+/// The share of [`DEFAULT_HOST_CALL_BYTES`] (or the operator's budget) one
+/// coop's calls in flight may hold together, in percent. Without a share a
+/// single coop's calls could take the whole budget and every other coop's
+/// calls would be refused; half leaves the other half to everyone else
+/// while a busy coop alone still gets most of the host. The operator sets
+/// another with `serve --coop-call-memory-percent`.
+pub const DEFAULT_COOP_CALL_MEMORY_PERCENT: u64 = 50;
 /// What the host counts for one buffered item (an event, a ledger write, a
 /// timer, a rating, an activity count, a flag) besides its text: the
 /// struct and its allocations, rounded up.
@@ -245,8 +252,11 @@ pub enum LimitHit {
         "the plugin read and buffered more bytes in one call than its call_bytes limit allows; read and write less per call (smaller scans, fewer or smaller values)"
     )]
     CallBytes,
-    /// The host's budget for calls in flight was used up by other calls.
-    #[error("the host is holding all the memory it allows for calls in flight; retry shortly")]
+    /// The host's budget for calls in flight was used up by other calls,
+    /// or the coop's calls in flight hold all of its share of it.
+    #[error(
+        "the host is holding all the memory it allows for calls in flight (or for this coop's calls in flight); retry shortly"
+    )]
     HostMemory,
 }
 
@@ -264,15 +274,19 @@ impl LimitHit {
 }
 
 /// The bytes all calls in flight hold together, against one host-wide
-/// budget ([`DEFAULT_HOST_CALL_BYTES`]). Calls take from it as they read
-/// and buffer ([`CallBytes::charge`]) and give everything back when they
-/// end.
+/// budget ([`DEFAULT_HOST_CALL_BYTES`]), and what each coop's calls hold
+/// against its share of it ([`DEFAULT_COOP_CALL_MEMORY_PERCENT`]). Calls
+/// take from it as they read and buffer ([`CallBytes::charge`]) and give
+/// everything back when they end.
 #[derive(Debug)]
 pub struct HostBudget {
     limit: AtomicU64,
+    coop_percent: AtomicU64,
     in_use: AtomicU64,
     peak: AtomicU64,
     refused: AtomicU64,
+    /// Bytes held per coop (only coops with calls holding bytes).
+    per_coop: std::sync::Mutex<std::collections::HashMap<i64, u64>>,
 }
 
 impl HostBudget {
@@ -280,9 +294,11 @@ impl HostBudget {
     pub fn new(limit: u64) -> Arc<HostBudget> {
         Arc::new(HostBudget {
             limit: AtomicU64::new(limit),
+            coop_percent: AtomicU64::new(DEFAULT_COOP_CALL_MEMORY_PERCENT),
             in_use: AtomicU64::new(0),
             peak: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            per_coop: Default::default(),
         })
     }
 
@@ -296,9 +312,27 @@ impl HostBudget {
         self.limit.load(Ordering::Relaxed)
     }
 
+    /// Change the share of the budget one coop's calls may hold, in
+    /// percent (1 to 100).
+    pub fn set_coop_percent(&self, percent: u64) {
+        self.coop_percent
+            .store(percent.clamp(1, 100), Ordering::Relaxed);
+    }
+
+    /// The most one coop's calls in flight may hold together, bytes.
+    pub fn coop_limit(&self) -> u64 {
+        let percent = self.coop_percent.load(Ordering::Relaxed);
+        u64::try_from(u128::from(self.limit()) * u128::from(percent) / 100).unwrap_or(u64::MAX)
+    }
+
     /// Bytes held by calls in flight now.
     pub fn in_use(&self) -> u64 {
         self.in_use.load(Ordering::Acquire)
+    }
+
+    /// Bytes held by one coop's calls in flight now.
+    pub fn coop_in_use(&self, coop_id: i64) -> u64 {
+        self.coops().get(&coop_id).copied().unwrap_or(0)
     }
 
     /// The most bytes calls in flight ever held together.
@@ -306,50 +340,74 @@ impl HostBudget {
         self.peak.load(Ordering::Acquire)
     }
 
-    /// How many times a call was refused because the budget was used up.
+    /// How many times a call was refused because the budget (or its
+    /// coop's share) was used up.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
 
-    fn take(&self, n: u64) -> bool {
-        let limit = self.limit();
-        let taken = self
-            .in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(n).filter(|next| *next <= limit)
-            });
-        match taken {
-            Ok(before) => {
-                self.peak.fetch_max(before + n, Ordering::AcqRel);
-                true
-            }
-            Err(_) => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+    fn coops(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, u64>> {
+        // A panic while holding this lock leaves plain numbers behind.
+        self.per_coop.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn give_back(&self, n: u64) {
+    fn take(&self, coop_id: i64, n: u64) -> bool {
+        let limit = self.limit();
+        let coop_limit = self.coop_limit();
+        // The coop's count and the host's move together under the lock,
+        // so two calls of one coop cannot both pass its share.
+        let mut coops = self.coops();
+        let held = coops.get(&coop_id).copied().unwrap_or(0);
+        let within_share = held.checked_add(n).is_some_and(|next| next <= coop_limit);
+        let taken = within_share
+            && self
+                .in_use
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                    used.checked_add(n).filter(|next| *next <= limit)
+                })
+                .map(|before| self.peak.fetch_max(before + n, Ordering::AcqRel))
+                .is_ok();
+        if taken {
+            coops.insert(coop_id, held + n);
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    fn give_back(&self, coop_id: i64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut coops = self.coops();
+        let held = coops.get(&coop_id).copied().unwrap_or(0).saturating_sub(n);
+        if held == 0 {
+            coops.remove(&coop_id);
+        } else {
+            coops.insert(coop_id, held);
+        }
         self.in_use.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
 /// One call's count of the bytes it read and buffered, under its own
-/// limit and the host's budget; what it took goes back to the host when
-/// it is dropped, however the call ended.
+/// limit, its coop's share and the host's budget; what it took goes back
+/// when it is dropped, however the call ended.
 #[derive(Debug)]
 pub struct CallBytes {
     host: Arc<HostBudget>,
+    coop_id: i64,
     limit: u64,
     used: u64,
 }
 
 impl CallBytes {
-    /// A count for a call allowed `limit` bytes, drawing on `host`.
-    pub fn new(host: Arc<HostBudget>, limit: u64) -> CallBytes {
+    /// A count for a call of `coop_id` allowed `limit` bytes, drawing on
+    /// `host`.
+    pub fn new(host: Arc<HostBudget>, coop_id: i64, limit: u64) -> CallBytes {
         CallBytes {
             host,
+            coop_id,
             limit,
             used: 0,
         }
@@ -361,7 +419,7 @@ impl CallBytes {
         if next > self.limit {
             return Err(LimitHit::CallBytes);
         }
-        if !self.host.take(n) {
+        if !self.host.take(self.coop_id, n) {
             return Err(LimitHit::HostMemory);
         }
         self.used = next;
@@ -376,7 +434,7 @@ impl CallBytes {
 
 impl Drop for CallBytes {
     fn drop(&mut self) {
-        self.host.give_back(self.used);
+        self.host.give_back(self.coop_id, self.used);
     }
 }
 
@@ -511,8 +569,9 @@ mod tests {
     #[test]
     fn call_bytes_are_counted_and_given_back() {
         let host = HostBudget::new(100);
-        let mut a = CallBytes::new(host.clone(), 60);
-        let mut b = CallBytes::new(host.clone(), 60);
+        host.set_coop_percent(100);
+        let mut a = CallBytes::new(host.clone(), 1, 60);
+        let mut b = CallBytes::new(host.clone(), 2, 60);
         a.charge(50).unwrap();
         assert_eq!(a.charge(20), Err(LimitHit::CallBytes));
         b.charge(40).unwrap();
@@ -523,6 +582,30 @@ mod tests {
         b.charge(20).unwrap();
         drop(b);
         assert_eq!((host.in_use(), host.peak()), (0, 90));
+    }
+
+    #[test]
+    fn one_coop_holds_at_most_its_share() {
+        let host = HostBudget::new(100);
+        assert_eq!(host.coop_limit(), 50);
+        let mut a1 = CallBytes::new(host.clone(), 1, 100);
+        let mut a2 = CallBytes::new(host.clone(), 1, 100);
+        let mut b = CallBytes::new(host.clone(), 2, 100);
+        a1.charge(30).unwrap();
+        // The host has room, the coop's share does not.
+        assert_eq!(a2.charge(30), Err(LimitHit::HostMemory));
+        a2.charge(20).unwrap();
+        assert_eq!(host.coop_in_use(1), 50);
+        b.charge(50).unwrap();
+        assert_eq!(host.in_use(), 100);
+        drop(a1);
+        assert_eq!((host.coop_in_use(1), host.in_use()), (20, 70));
+        a2.charge(30).unwrap();
+        drop((a2, b));
+        assert_eq!((host.coop_in_use(1), host.coop_in_use(2)), (0, 0));
+        assert_eq!(host.in_use(), 0);
+        host.set_coop_percent(100);
+        assert_eq!(host.coop_limit(), 100);
     }
 
     #[test]

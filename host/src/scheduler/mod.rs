@@ -17,6 +17,12 @@
 //! round and never holds back another coop's hold expiries, vote closes,
 //! floor runs or appeal deadlines.
 //!
+//! Continuous work: a host's worker ([`run_continuously`]) claims due
+//! jobs as its slots free instead of claiming a batch and waiting for all
+//! of it, and runs at most [`MAX_JOBS_PER_COOP`] of one coop at once, so
+//! a coop's slow jobs hold only their own slots: another coop's job that
+//! comes due starts within [`POLL_EVERY`].
+//!
 //! Leases: each job's lease is sized by its kind ([`Handler::lease_ms`])
 //! and renewed by a heartbeat every [`RENEW_EVERY`] while the job runs
 //! (jobs of a pass run [`MAX_CONCURRENT_JOBS`] at a time, and the ones
@@ -52,6 +58,14 @@ pub const LEASE_MARGIN_MS: i64 = 25_000;
 /// plugin calls and database waits, few enough that the scheduler alone
 /// cannot take the connection pool (8 on SQLite) or the instance pool.
 pub const MAX_CONCURRENT_JOBS: usize = 4;
+/// Jobs of one coop (or of no coop: the host's own) a continuous worker
+/// runs at once at most: half its slots, so a coop whose jobs are slow
+/// (plugin timers spinning to their deadline, say) leaves the other half
+/// to every other coop, while a coop alone still runs two at a time.
+pub const MAX_JOBS_PER_COOP: usize = MAX_CONCURRENT_JOBS / 2;
+/// How often a continuous worker with a free slot looks for due jobs when
+/// none finished meanwhile: what a newly due job waits at most.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Job kinds under this prefix are work a plugin asked for (its timers);
 /// in each round of a pass they come after the host's own jobs.
 pub const PLUGIN_KIND_PREFIX: &str = "plugin.";
@@ -185,26 +199,73 @@ pub async fn claim_with(
     limit: i64,
     lease_of: &(dyn Fn(&str) -> i64 + Sync),
 ) -> Result<Vec<Job>> {
+    claim_shared(db, owner, now_ms, limit, lease_of, None).await
+}
+
+/// What a worker already runs per coop (`None`: the host's own jobs), and
+/// the most it runs of one coop at once: a claim takes nothing beyond.
+pub struct Share<'a> {
+    /// Jobs running now, per coop.
+    pub running: &'a HashMap<Option<i64>, usize>,
+    /// The most of one coop at once.
+    pub per_coop: usize,
+}
+
+/// [`claim_with`], taking no coop past its [`Share`] when one is given.
+pub async fn claim_shared(
+    db: &Db,
+    owner: &str,
+    now_ms: i64,
+    limit: i64,
+    lease_of: &(dyn Fn(&str) -> i64 + Sync),
+    share: Option<Share<'_>>,
+) -> Result<Vec<Job>> {
     const DUE: &str =
         "((status = 'pending' AND run_at <= $1) OR (status = 'running' AND lease_until <= $1))";
+    // A coop at its share can hold back at most `per_coop` candidates (no
+    // coop has more turns than that here): read that many more.
+    let (max_turn, read) = match &share {
+        Some(s) => (
+            s.per_coop as i64,
+            limit.saturating_add((s.per_coop * s.running.len()) as i64),
+        ),
+        None => (i64::MAX, limit),
+    };
     let mut tx = db.begin_write().await?;
     // Round robin over coops: `turn` numbers each coop's due jobs, host
     // jobs first, then oldest first; a pass takes every coop's first
     // turn before anyone's second.
-    let candidates: Vec<(i64, String)> = sqlx::query(&format!(
-        "SELECT id, kind FROM (SELECT id, kind, run_at, \
+    let rows: Vec<(i64, String, Option<i64>)> = sqlx::query(&format!(
+        "SELECT id, kind, coop_id FROM (SELECT id, kind, coop_id, run_at, \
          CASE WHEN kind LIKE '{PLUGIN_KIND_PREFIX}%' THEN 1 ELSE 0 END AS class, \
          ROW_NUMBER() OVER (PARTITION BY coop_id ORDER BY \
          CASE WHEN kind LIKE '{PLUGIN_KIND_PREFIX}%' THEN 1 ELSE 0 END, run_at, id) AS turn \
-         FROM jobs WHERE {DUE}) due ORDER BY turn, class, run_at, id LIMIT $2"
+         FROM jobs WHERE {DUE}) due WHERE turn <= $3 ORDER BY turn, class, run_at, id LIMIT $2"
     ))
     .bind(now_ms)
-    .bind(limit)
+    .bind(read)
+    .bind(max_turn)
     .fetch_all(&mut *tx)
     .await?
     .iter()
-    .map(|r| (r.get(0), r.get(1)))
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
     .collect();
+    let mut taken: HashMap<Option<i64>, usize> = HashMap::new();
+    let mut candidates: Vec<(i64, String)> = Vec::new();
+    for (id, kind, coop) in rows {
+        if candidates.len() as i64 >= limit {
+            break;
+        }
+        if let Some(s) = &share {
+            let now_running = s.running.get(&coop).copied().unwrap_or(0);
+            let n = taken.entry(coop).or_default();
+            if now_running + *n >= s.per_coop {
+                continue;
+            }
+            *n += 1;
+        }
+        candidates.push((id, kind));
+    }
     if candidates.is_empty() {
         return Ok(vec![]);
     }
@@ -399,6 +460,11 @@ pub struct Worker<'a> {
     pub concurrency: usize,
     /// How often leases are renewed while jobs run.
     pub renew_every: Duration,
+    /// Jobs of one coop run at a time at most ([`run_continuously`]).
+    pub per_coop: usize,
+    /// How often [`run_continuously`] looks for due jobs when a slot is
+    /// free and no job finished.
+    pub poll_every: Duration,
 }
 
 impl<'a> Worker<'a> {
@@ -411,6 +477,8 @@ impl<'a> Worker<'a> {
             batch,
             concurrency: MAX_CONCURRENT_JOBS,
             renew_every: RENEW_EVERY,
+            per_coop: MAX_JOBS_PER_COOP,
+            poll_every: POLL_EVERY,
         }
     }
 }
@@ -454,6 +522,137 @@ pub async fn run_registered<C: Sync + ?Sized>(
         }
     })
     .await
+}
+
+/// Run jobs for as long as the returned future is polled, each with the
+/// [`Handler`] registered for its kind: the continuous form of
+/// [`run_registered`] that a host runs in the background.
+pub async fn run_registered_continuously<C: Sync + ?Sized>(
+    w: &Worker<'_>,
+    ctx: &C,
+    handlers: &[Handler<C>],
+) {
+    let find = |kind: &str| handlers.iter().find(|h| h.takes(kind));
+    let lease_of = |kind: &str| find(kind).map_or(DEFAULT_LEASE_MS, |h| h.lease_ms);
+    run_continuously(w, &lease_of, |job| async move {
+        let now = w.clock.now_ms();
+        match find(&job.kind) {
+            Some(h) => (h.run)(ctx, &job, now).await.map_err(|e| e.to_string()),
+            None => Err(format!("no handler for job kind {:?}", job.kind)),
+        }
+    })
+    .await
+}
+
+/// Run jobs for as long as the returned future is polled: claim due jobs
+/// as slots free (at most `w.concurrency` running, at most `w.per_coop`
+/// of one coop), never waiting for a batch to finish, so a few slow jobs
+/// of one coop hold only their own slots and another coop's job due
+/// meanwhile starts within `w.poll_every`. Leases of the running jobs are
+/// renewed every `w.renew_every`; the claim, the renewals and the jobs
+/// are all polled side by side (a job may hold SQLite's write lock that a
+/// claim or a renewal waits for). Dropping the future drops the jobs in
+/// flight, whose leases then run out for another worker.
+pub async fn run_continuously<F, Fut>(
+    w: &Worker<'_>,
+    lease_of: &(dyn Fn(&str) -> i64 + Sync),
+    handler: F,
+) where
+    F: Fn(Job) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), String>>,
+{
+    let concurrency = w.concurrency.max(1);
+    let per_coop = w.per_coop.clamp(1, concurrency);
+    // The jobs held, by lease length (what the heartbeat renews), and how
+    // many run per coop.
+    let held: Mutex<HashMap<i64, i64>> = Mutex::new(HashMap::new());
+    let mut counts: HashMap<Option<i64>, usize> = HashMap::new();
+    let run_one = |job: Job| {
+        let (id, coop) = (job.id, job.coop_id);
+        let work = handler(job);
+        async move {
+            let outcome = work.await;
+            let now = w.clock.now_ms();
+            let recorded = match outcome {
+                Ok(()) => complete(w.db, id, w.owner, now).await.map(|_| ()),
+                Err(e) => fail(w.db, id, w.owner, &e, now).await,
+            };
+            (id, coop, recorded)
+        }
+    };
+    let start_claim = |running: HashMap<Option<i64>, usize>, free: usize| async move {
+        let share = Share {
+            running: &running,
+            per_coop,
+        };
+        claim_shared(
+            w.db,
+            w.owner,
+            w.clock.now_ms(),
+            free as i64,
+            lease_of,
+            Some(share),
+        )
+        .await
+    };
+    // Empty, typed by what `run_one` makes.
+    let mut running: futures_util::stream::FuturesUnordered<_> =
+        std::iter::empty::<Job>().map(&run_one).collect();
+    let mut claiming = Some(Box::pin(start_claim(HashMap::new(), concurrency)));
+    let mut beating = Some(Box::pin(heartbeat(w, &held)));
+    let mut poll = tokio::time::interval(w.poll_every);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut beat = tokio::time::interval(w.renew_every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat.tick().await;
+    let mut want_claim = false;
+    loop {
+        let free = concurrency.saturating_sub(running.len());
+        if want_claim && free > 0 && claiming.is_none() {
+            claiming = Some(Box::pin(start_claim(counts.clone(), free)));
+            want_claim = false;
+        }
+        tokio::select! {
+            Some((id, coop, recorded)) = running.next(), if !running.is_empty() => {
+                held.lock().expect("held jobs poisoned").remove(&id);
+                if let Some(n) = counts.get_mut(&coop) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        counts.remove(&coop);
+                    }
+                }
+                if let Err(e) = recorded {
+                    tracing::warn!(job = id, error = %e, "could not record a job's outcome");
+                }
+                want_claim = true;
+            }
+            claimed = async { claiming.as_mut().expect("a claim").await }, if claiming.is_some() => {
+                claiming = None;
+                match claimed {
+                    Ok(jobs) => {
+                        // Some were due: more may be, if slots are left
+                        // (or a job finished while this claim ran).
+                        want_claim |= !jobs.is_empty();
+                        for job in jobs {
+                            held.lock()
+                                .expect("held jobs poisoned")
+                                .insert(job.id, lease_of(&job.kind));
+                            *counts.entry(job.coop_id).or_default() += 1;
+                            running.push(run_one(job));
+                        }
+                    }
+                    Err(e) => tracing::warn!(owner = w.owner, error = %e, "could not claim jobs"),
+                }
+            }
+            _ = poll.tick() => want_claim = true,
+            _ = beat.tick(), if beating.is_none() => {
+                beating = Some(Box::pin(heartbeat(w, &held)));
+            }
+            () = async { beating.as_mut().expect("a heartbeat").await }, if beating.is_some() => {
+                beating = None;
+            }
+        }
+    }
 }
 
 /// Claim the due jobs and run each with `handler`, recording the outcome.
