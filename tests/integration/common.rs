@@ -204,6 +204,22 @@ impl TestHost {
         body["token"].as_str().expect("token").to_string()
     }
 
+    /// Create a host operator account `email` (the password every test
+    /// account has) and log it in; returns the token.
+    pub async fn operator(&self, email: &str) -> String {
+        identity::create_user(
+            &self.app.db,
+            &*self.app.clock,
+            email,
+            "Host operator",
+            "correct horse battery staple",
+            true,
+        )
+        .await
+        .expect("create operator");
+        self.login(email).await
+    }
+
     /// Log in again a member added by [`TestHost::member`] (sessions expire
     /// after 12 hours of test clock).
     pub async fn login(&self, email: &str) -> String {

@@ -518,21 +518,21 @@ async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
             let worker = host
                 .member(&coop, &format!("w@{slug}.coop"), &["worker"])
                 .await;
+            let (s, body) = host
+                .request(
+                    Method::POST,
+                    &format!("/v1/coops/{slug}/earnings-floor"),
+                    Some(&admin),
+                    Some(
+                        json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": mode,
+                        "reason": "floor"}),
+                    ),
+                )
+                .await;
             if mode == "flag" {
                 // `flag` is a members' choice (a passed set-floor proposal
                 // applies it through the same function); an admin alone
                 // is refused.
-                let (s, body) = host
-                    .request(
-                        Method::POST,
-                        &format!("/v1/coops/{slug}/earnings-floor"),
-                        Some(&admin),
-                        Some(
-                            json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": mode,
-                            "reason": "floor"}),
-                        ),
-                    )
-                    .await;
                 assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
                 coophost::ledger::policies::set_floor(
                     &host.app.db,
@@ -550,17 +550,6 @@ async fn shortfalls_are_flagged_when_the_policy_says_so_or_the_fund_is_empty() {
                 .await
                 .unwrap();
             } else {
-                let (s, body) = host
-                    .request(
-                        Method::POST,
-                        &format!("/v1/coops/{slug}/earnings-floor"),
-                        Some(&admin),
-                        Some(
-                            json!({"per_hour": 1200, "currency": "EUR", "on_shortfall": mode,
-                            "reason": "floor"}),
-                        ),
-                    )
-                    .await;
                 assert_eq!(s, StatusCode::CREATED, "{body}");
             }
             host.request(

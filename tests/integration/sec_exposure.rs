@@ -48,17 +48,7 @@ async fn metrics_and_openapi_name_no_coop_to_outsiders() {
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "no token is configured yet");
         // The operator's login, and Prometheus with the token, read them.
-        coophost::identity::create_user(
-            &host.app.db,
-            &*host.app.clock,
-            "op@host.example",
-            "Operator",
-            "correct horse battery staple",
-            true,
-        )
-        .await
-        .unwrap();
-        let op = host.login("op@host.example").await;
+        let op = host.operator("op@host.example").await;
         host.app.set_metrics_token(Some(METRICS_TOKEN));
         for token in [op.as_str(), METRICS_TOKEN] {
             let (s, body) = host

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use coophost::identity;
 use coophost::runtime::Limits;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -21,17 +20,7 @@ const CEILINGS: &str = "/v1/coops/lim/limit-ceilings";
 
 /// A host operator's token.
 async fn operator(host: &TestHost) -> String {
-    identity::create_user(
-        &host.app.db,
-        &*host.app.clock,
-        "ops@host.example",
-        "Host operator",
-        "correct horse battery staple",
-        true,
-    )
-    .await
-    .unwrap();
-    host.login("ops@host.example").await
+    host.operator("ops@host.example").await
 }
 
 /// The coop's decision log entries about plugin limits.

@@ -35,17 +35,7 @@ fn one_created_rest_conflict(answers: &[(StatusCode, Value)], exists: &str) {
 async fn parallel_creations_of_one_thing_give_one_201_and_409s() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
-        identity::create_user(
-            &host.app.db,
-            &*host.app.clock,
-            "ops@host.example",
-            "Host operator",
-            "correct horse battery staple",
-            true,
-        )
-        .await
-        .unwrap();
-        let operator = host.login("ops@host.example").await;
+        let operator = host.operator("ops@host.example").await;
 
         // The same coop slug, created RACERS times at once.
         let answers = futures_util::future::join_all((0..RACERS).map(|_| {

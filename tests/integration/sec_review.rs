@@ -178,17 +178,7 @@ async fn ipv6_addresses_of_one_network_share_one_limit() {
 async fn metrics_follow_the_operator_second_factor_rule_like_every_route() {
     for backend in backends().await {
         let host = TestHost::new(backend).await;
-        coophost::identity::create_user(
-            &host.app.db,
-            &*host.app.clock,
-            "ops@host.example",
-            "Ops",
-            PASSWORD,
-            true,
-        )
-        .await
-        .unwrap();
-        let token = host.login("ops@host.example").await;
+        let token = host.operator("ops@host.example").await;
         let (s, body) = host
             .request(Method::GET, "/metrics", Some(&token), None)
             .await;
