@@ -82,3 +82,54 @@ async fn only_free_plugins_by_default_and_open_data_carries_its_licence() {
         host.finish().await;
     }
 }
+
+/// Issue 18, item 8: the public page shows the rules members vote under,
+/// each plugin's licence and the legal minimum in force, without login.
+#[tokio::test]
+async fn the_public_page_shows_the_rules_licences_and_the_legal_minimum() {
+    for backend in backends().await {
+        let host = TestHost::new(backend).await;
+        coophost::ledger::legal_minimum::set_default_country(&host.app.db, "FR")
+            .await
+            .unwrap();
+        coophost::ledger::legal_minimum::set(
+            &host.app.db,
+            "FR",
+            "EUR",
+            0,
+            1_202,
+            "SMIC horaire brut",
+            host.app.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+        let coop = host.coop("open").await;
+        host.install(&coop, "bike-delivery").await;
+        let (s, report) = host
+            .request(Method::GET, "/v1/coops/open/transparency", None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        let rules = &report["rules"]["rules"];
+        assert_eq!(
+            rules["default_vote"]["vote"]["quorum_bp"], 2_000,
+            "{report}"
+        );
+        assert_eq!(rules["commons"]["free_plugins_only"], true, "{report}");
+        assert_eq!(report["legal_minimum"]["in_force"][0]["per_hour"], 1_202);
+        assert_eq!(report["plugins"][0]["licence"], "AGPL-3.0-or-later");
+
+        let mut b = crate::web::Browser::new(&host);
+        let page = b.get("/t/open").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let html = &page.body;
+        assert!(html.contains("How the coop decides"), "{html}");
+        assert!(html.contains("quorum 20%"), "{html}");
+        assert!(html.contains("Only plugins under a free licence are accepted"));
+        assert!(
+            html.contains("Legal minimum in force in FR (SMIC horaire brut): €12.02 per hour"),
+            "{html}"
+        );
+        assert!(html.contains("AGPL-3.0-or-later"), "{html}");
+        host.finish().await;
+    }
+}

@@ -8,6 +8,7 @@ mod backup;
 mod chain;
 mod charter_commons;
 mod charter_floor;
+mod charter_votes;
 mod cli;
 mod common;
 mod consent;

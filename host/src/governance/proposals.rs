@@ -500,6 +500,19 @@ pub async fn vote(
     // Checked here as well as by the route: a ballot on record was cast
     // while its member was active, which is what the tally relies on.
     require_active(db, coop_id, member_id, "vote").await?;
+    let (_, rules) = super::rules::current(db, coop_id).await?;
+    if rules.membership.vote_requires_share
+        && super::membership::shares(db, coop_id, member_id)
+            .await?
+            .shares
+            < 1
+    {
+        return Err(Error::Forbidden(
+            "this coop's rules let members vote once they hold at least one share \
+             (membership.vote_requires_share): buy one at POST .../me/shares"
+                .into(),
+        ));
+    }
     let p = get(db, coop_id, id).await?;
     if p.status != "open" || now >= p.closes_at {
         return Err(Error::Conflict(format!(
@@ -558,14 +571,18 @@ pub async fn ballots(db: &Db, id: i64) -> Result<Vec<Ballot>> {
         .collect()
 }
 
-/// Who may vote, per college, now: the active members. (Members whose
-/// ballot is on record but who are no longer active are added by the
-/// tally: see [`tally`]'s "Who counts".)
+/// Who may vote, per college, now: the active members (holding a share,
+/// where the rules require one). (Members whose ballot is on record but
+/// who are no longer entitled are added by the tally: see [`tally`]'s
+/// "Who counts".)
 pub async fn electorate(db: &Db, coop_id: i64, rules: &Rules) -> Result<Electorate> {
     let rows = sqlx::query(
-        "SELECT id, college FROM members WHERE coop_id = $1 AND status = 'active' ORDER BY id",
+        "SELECT m.id, m.college FROM members m WHERE m.coop_id = $1 AND m.status = 'active' \
+         AND ($2 = 0 OR EXISTS (SELECT 1 FROM member_shares s WHERE s.coop_id = m.coop_id \
+         AND s.member_id = m.id AND s.shares > 0)) ORDER BY m.id",
     )
     .bind(coop_id)
+    .bind(i64::from(rules.membership.vote_requires_share))
     .fetch_all(&db.pool)
     .await?;
     let colleges: Vec<Option<String>> = rows.iter().map(|r| r.get(1)).collect();

@@ -202,6 +202,9 @@ pub struct MembershipRules {
     /// Whether a leaving member's shares are refunded at nominal value to
     /// their wallet (paid out with the next run).
     pub refund_on_leave: bool,
+    /// Only members holding at least one share vote (and count in the
+    /// electorate). Needs shares (`share_nominal` above 0).
+    pub vote_requires_share: bool,
 }
 
 /// Who admits applicants.
@@ -225,6 +228,7 @@ impl Default for MembershipRules {
             share_nominal: 0,
             share_currency: "EUR".into(),
             refund_on_leave: true,
+            vote_requires_share: false,
         }
     }
 }
@@ -353,6 +357,11 @@ impl Rules {
         self.commons.validate()?;
         if self.membership.share_nominal < 0 {
             return Err(Error::Invalid("share_nominal cannot be negative".into()));
+        }
+        if self.membership.vote_requires_share && self.membership.share_nominal == 0 {
+            return Err(Error::Invalid(
+                "vote_requires_share needs shares: set share_nominal above 0".into(),
+            ));
         }
         crate::ledger::money::Currency::parse(&self.membership.share_currency)
             .map_err(|e| Error::Invalid(format!("share_currency: {e}")))?;

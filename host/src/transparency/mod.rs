@@ -193,9 +193,26 @@ pub async fn report(db: &Db, coop: &Coop, location: &DataLocation, now_ms: i64) 
         .iter()
         .map(|e| json!({"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash}))
         .collect();
+    // The rules every member lives under (colleges and weights, methods,
+    // quorums, thresholds, windows, notice periods, what admins may change
+    // alone, the commons) and the legal minimum of the coop's country.
+    let (rules_version, rules) = crate::governance::rules::current(db, coop.id).await?;
+    let legal_minimum = {
+        let mut conn = db.pool.acquire().await?;
+        crate::ledger::legal_minimum::for_coop_any_currency(&mut conn, coop.id).await?
+    };
+    let legal_in_force: Vec<_> = {
+        let mut seen = std::collections::BTreeMap::new();
+        for r in legal_minimum.iter().filter(|r| r.effective_from <= now_ms) {
+            seen.insert(r.currency.clone(), r.clone());
+        }
+        seen.into_values().collect()
+    };
     Ok(json!({
         "coop": {"slug": coop.slug, "name": coop.name},
         "generated_at": now_ms,
+        "rules": {"version": rules_version, "rules": rules},
+        "legal_minimum": {"in_force": legal_in_force, "all": legal_minimum},
         "plugins": plugins_out,
         "value_split": {"in_effect": in_effect, "history": split},
         "earnings_floor": floor,

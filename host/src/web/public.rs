@@ -234,6 +234,81 @@ fn earnings(v: &Visitor, report: &Value) -> Markup {
     }
 }
 
+/// The coop's rules and its country's legal minimum, from the report.
+fn rules(v: &Visitor, report: &Value) -> Markup {
+    let r = &report["rules"]["rules"];
+    let version = report["rules"]["version"].as_i64().unwrap_or(0).to_string();
+    let colleges = r["colleges"].as_array().cloned().unwrap_or_default();
+    let vote_line = |kind: &str, k: &Value| {
+        let vote = &k["vote"];
+        v.f(
+            "public.rules-vote-line",
+            &[
+                ("kind", kind),
+                ("method", text(vote, "method")),
+                (
+                    "quorum",
+                    &percent(v.lang, vote["quorum_bp"].as_i64().unwrap_or(0)),
+                ),
+                (
+                    "threshold",
+                    &percent(v.lang, vote["threshold_bp"].as_i64().unwrap_or(0)),
+                ),
+                (
+                    "hours",
+                    &k["min_window_hours"].as_i64().unwrap_or(0).to_string(),
+                ),
+            ],
+        )
+    };
+    let kinds: Vec<(String, Value)> = r["kinds"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let admins: Vec<&str> = r["admins_may"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let legal = report["legal_minimum"]["in_force"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    html! {
+        section aria-labelledby="h-rules" {
+            h2 id="h-rules" { (v.t("public.rules")) }
+            p { (v.f("public.rules-intro", &[("version", &version)])) }
+            @if colleges.is_empty() { p { (v.t("public.rules-no-colleges")) } }
+            @else {
+                p { (v.t("public.rules-colleges")) }
+                ul { @for c in &colleges {
+                    li { (text(c, "name")) " — " (percent(v.lang, c["weight_bp"].as_i64().unwrap_or(0))) }
+                } }
+            }
+            ul {
+                @for (kind, k) in &kinds { li { (vote_line(kind, k)) } }
+                li { (vote_line(v.t("public.rules-default-kind"), &r["default_vote"])) }
+            }
+            p { (v.f("public.rules-notice", &[
+                ("days", &r["terms_notice_days"].as_i64().unwrap_or(0).to_string()),
+                ("appeal", &r["appeal_days"].as_i64().unwrap_or(0).to_string()),
+            ])) }
+            @if admins.is_empty() { p { (v.t("public.rules-admins-none")) } }
+            @else { p { (v.f("public.rules-admins", &[("kinds", &admins.join(", "))])) } }
+            @if r["commons"]["free_plugins_only"].as_bool().unwrap_or(true) {
+                p { (v.t("public.rules-commons-free")) }
+            } @else { p { (v.t("public.rules-commons-any")) } }
+            @if legal.is_empty() { p { (v.t("public.no-legal-minimum")) } }
+            @for l in &legal {
+                p { (v.f("public.legal-minimum-line", &[
+                    ("country", text(l, "country")),
+                    ("label", text(l, "label")),
+                    ("amount", &v.lang.money(l["per_hour"].as_i64().unwrap_or(0), text(l, "currency"))),
+                ])) }
+            }
+        }
+    }
+}
+
 fn data(v: &Visitor, report: &Value) -> Markup {
     let loc = &report["data_location"];
     let plugins = report["plugins"].as_array().cloned().unwrap_or_default();
@@ -397,6 +472,7 @@ async fn page(State(web): State<Web>, v: Visitor, Path(slug): Path<String>) -> R
                 li { a href="#h-algorithms" { (v.t("public.algorithms")) } }
                 li { a href="#h-split" { (v.t("public.split")) } }
                 li { a href="#h-earnings" { (v.t("public.earnings")) } }
+                li { a href="#h-rules" { (v.t("public.rules")) } }
                 li { a href="#h-data" { (v.t("public.data")) } }
                 li { a href="#h-terms" { (v.t("public.terms")) } }
                 li { a href="#h-decisions" { (v.t("public.decisions")) } }
@@ -405,6 +481,7 @@ async fn page(State(web): State<Web>, v: Visitor, Path(slug): Path<String>) -> R
         (algorithms(&v, &plugins))
         (split(&v, &report))
         (earnings(&v, &report))
+        (rules(&v, &report))
         (data(&v, &report))
         (terms_and_decisions(&v, &report))
         section aria-labelledby="h-open-data" {
