@@ -166,18 +166,9 @@ pub async fn for_coop(
     coop_id: i64,
     currency: &str,
 ) -> Result<Vec<LegalMinimum>> {
-    let Some(country) = coop_country(conn, coop_id).await? else {
-        return Ok(vec![]);
-    };
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM legal_minimums WHERE country = $1 AND currency = $2 \
-         ORDER BY effective_from"
-    ))
-    .bind(&country)
-    .bind(currency)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.iter().map(from_row).collect())
+    let mut refs = for_coop_any_currency(conn, coop_id).await?;
+    refs.retain(|r| r.currency == currency);
+    Ok(refs)
 }
 
 /// Every reference of the coop's country, whatever the currency.

@@ -512,16 +512,30 @@ pub async fn run_registered<C: Sync + ?Sized>(
     ctx: &C,
     handlers: &[Handler<C>],
 ) -> Result<usize> {
-    let find = |kind: &str| handlers.iter().find(|h| h.takes(kind));
-    let lease_of = |kind: &str| find(kind).map_or(DEFAULT_LEASE_MS, |h| h.lease_ms);
-    run_with_leases(w, &lease_of, |job| async move {
-        let now = w.clock.now_ms();
-        match find(&job.kind) {
-            Some(h) => (h.run)(ctx, &job, now).await.map_err(|e| e.to_string()),
-            None => Err(format!("no handler for job kind {:?}", job.kind)),
-        }
-    })
-    .await
+    let lease_of = |kind: &str| lease_for(handlers, kind);
+    run_with_leases(w, &lease_of, |job| dispatch(w, ctx, handlers, job)).await
+}
+
+/// The lease of a job of `kind`: its handler's, or the default.
+fn lease_for<C: ?Sized>(handlers: &[Handler<C>], kind: &str) -> i64 {
+    handlers
+        .iter()
+        .find(|h| h.takes(kind))
+        .map_or(DEFAULT_LEASE_MS, |h| h.lease_ms)
+}
+
+/// Run `job` with the handler registered for its kind.
+async fn dispatch<C: Sync + ?Sized>(
+    w: &Worker<'_>,
+    ctx: &C,
+    handlers: &[Handler<C>],
+    job: Job,
+) -> std::result::Result<(), String> {
+    let now = w.clock.now_ms();
+    match handlers.iter().find(|h| h.takes(&job.kind)) {
+        Some(h) => (h.run)(ctx, &job, now).await.map_err(|e| e.to_string()),
+        None => Err(format!("no handler for job kind {:?}", job.kind)),
+    }
 }
 
 /// Run jobs for as long as the returned future is polled, each with the
@@ -532,16 +546,8 @@ pub async fn run_registered_continuously<C: Sync + ?Sized>(
     ctx: &C,
     handlers: &[Handler<C>],
 ) {
-    let find = |kind: &str| handlers.iter().find(|h| h.takes(kind));
-    let lease_of = |kind: &str| find(kind).map_or(DEFAULT_LEASE_MS, |h| h.lease_ms);
-    run_continuously(w, &lease_of, |job| async move {
-        let now = w.clock.now_ms();
-        match find(&job.kind) {
-            Some(h) => (h.run)(ctx, &job, now).await.map_err(|e| e.to_string()),
-            None => Err(format!("no handler for job kind {:?}", job.kind)),
-        }
-    })
-    .await
+    let lease_of = |kind: &str| lease_for(handlers, kind);
+    run_continuously(w, &lease_of, |job| dispatch(w, ctx, handlers, job)).await
 }
 
 /// Run jobs for as long as the returned future is polled: claim due jobs
